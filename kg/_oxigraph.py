@@ -1,0 +1,141 @@
+"""The embedded default store: pyoxigraph's RocksDB-backed ``Store``."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from kg.errors import KgError, SparqlSyntaxError, StoreError
+from kg.formats import guess_format, open_rdf, syntax_error
+from kg.results import AskResult, Bindings, GraphResult, QueryResult
+from kg.store import ProgressCallback
+
+
+class _CountingReader(io.RawIOBase):
+    """Reports bytes read to a progress callback while pyoxigraph pulls the file."""
+
+    def __init__(self, raw, progress: ProgressCallback):
+        self._raw = raw
+        self._progress = progress
+        self._seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        self._seen += n
+        self._progress(self._seen)
+        return n
+
+
+def materialize(result) -> QueryResult:
+    """Copy a pyoxigraph query result into kgsearch's result types."""
+    if isinstance(result, ox.QueryBoolean):
+        return AskResult(bool(result))
+    if isinstance(result, ox.QuerySolutions):
+        return Bindings(tuple(v.value for v in result.variables), tuple(tuple(s) for s in result))
+    return GraphResult(tuple(result))
+
+
+def _graph_node(graph: str | None):
+    return ox.DefaultGraph() if graph is None else ox.NamedNode(graph)
+
+
+class OxigraphStore:
+    """A :class:`~kg.store.TripleStore` on pyoxigraph, on disk or in memory.
+
+    Args:
+        path: Directory of the on-disk store (created if missing); in memory when ``None``.
+            Only one process can open an on-disk store at a time.
+
+    >>> store = OxigraphStore()
+    >>> store.update('INSERT DATA { GRAPH <http://ex/g> { <http://ex/a> <http://ex/p> 1 } }')
+    >>> store.count(), store.count("http://ex/g"), store.named_graphs()
+    (0, 1, ['http://ex/g'])
+    """
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else None
+        try:
+            self._store = ox.Store(str(self.path)) if self.path is not None else ox.Store()
+        except OSError as e:
+            raise StoreError(
+                f"cannot open the store at {self.path}: {e}. Is another kgsearch process using this home?"
+            ) from e
+
+    @property
+    def native(self) -> ox.Store:
+        """The underlying ``pyoxigraph.Store``, for backend-specific fast paths."""
+        return self._store
+
+    def query(self, sparql: str) -> QueryResult:
+        try:
+            return materialize(self._store.query(sparql))
+        except SyntaxError as e:
+            raise SparqlSyntaxError(f"invalid SPARQL query: {e}") from None
+        except OSError as e:
+            raise StoreError(f"the query failed: {e}") from e
+
+    def update(self, sparql: str) -> None:
+        try:
+            self._store.update(sparql)
+        except SyntaxError as e:
+            raise SparqlSyntaxError(f"invalid SPARQL update: {e}") from None
+        except OSError as e:
+            raise StoreError(f"the update failed: {e}") from e
+
+    def add(self, quads: Iterable[ox.Quad]) -> int:
+        quads = list(quads)
+        # Store.extend is one transaction: all quads are written or none.
+        self._store.extend(quads)
+        return len(quads)
+
+    def load(
+        self,
+        path: str | Path,
+        *,
+        format: ox.RdfFormat | None = None,
+        graph: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> int:
+        fmt = format or guess_format(path)
+        before = len(self._store)
+        with open_rdf(path) as f:
+            source = io.BufferedReader(_CountingReader(f, progress)) if progress else f
+            try:
+                # Store.load is transactional: on any error nothing of the file is written.
+                self._store.load(
+                    input=source,
+                    format=fmt,
+                    base_iri=Path(path).resolve().as_uri(),
+                    to_graph=_graph_node(graph),
+                )
+            except SyntaxError as e:
+                raise syntax_error(path, e) from None
+            except ValueError as e:
+                raise KgError(f"{path}: {e}") from e
+        return len(self._store) - before
+
+    def count(self, graph: str | None = None) -> int:
+        return sum(1 for _ in self._store.quads_for_pattern(None, None, None, _graph_node(graph)))
+
+    def named_graphs(self) -> list[str]:
+        return sorted(
+            g.value
+            for g in self._store.named_graphs()
+            if isinstance(g, ox.NamedNode) and next(self._store.quads_for_pattern(None, None, None, g), None)
+        )
+
+    def flush(self) -> None:
+        """Write pending changes to disk."""
+        self._store.flush()
+
+    def close(self) -> None:
+        if self.path is not None:
+            self._store.flush()
+        # pyoxigraph releases the RocksDB lock when the Store object is collected.
+        del self._store

@@ -1,0 +1,125 @@
+"""RDF serializations: naming them, guessing them from file names, and reading files safely.
+
+Parsing is pyoxigraph's (Rust, streaming). Its RDF/XML parser never fetches or
+expands external entities, so a ``<!DOCTYPE>`` pointing at a local file or URL
+cannot leak data into the store (XXE); ``tests/kg/test_loading.py`` pins that.
+
+>>> rdf_format("ttl").name
+'Turtle'
+>>> guess_format("people.nt.gz").name
+'N-Triples'
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pyoxigraph as ox
+
+from kg.errors import InputFileError, RdfSyntaxError, UnknownFormatError
+
+_BY_NAME = {
+    "turtle": ox.RdfFormat.TURTLE,
+    "ttl": ox.RdfFormat.TURTLE,
+    "ntriples": ox.RdfFormat.N_TRIPLES,
+    "n-triples": ox.RdfFormat.N_TRIPLES,
+    "nt": ox.RdfFormat.N_TRIPLES,
+    "nquads": ox.RdfFormat.N_QUADS,
+    "n-quads": ox.RdfFormat.N_QUADS,
+    "nq": ox.RdfFormat.N_QUADS,
+    "trig": ox.RdfFormat.TRIG,
+    "n3": ox.RdfFormat.N3,
+    "rdfxml": ox.RdfFormat.RDF_XML,
+    "rdf/xml": ox.RdfFormat.RDF_XML,
+    "xml": ox.RdfFormat.RDF_XML,
+    "rdf": ox.RdfFormat.RDF_XML,
+    "owl": ox.RdfFormat.RDF_XML,
+    "jsonld": ox.RdfFormat.JSON_LD,
+    "json-ld": ox.RdfFormat.JSON_LD,
+}
+
+
+def rdf_format(name: str | ox.RdfFormat) -> ox.RdfFormat:
+    """Return the pyoxigraph format for a name such as ``turtle``, ``nt`` or ``jsonld``.
+
+    Raises:
+        UnknownFormatError: The name is not a supported RDF serialization.
+    """
+    if isinstance(name, ox.RdfFormat):
+        return name
+    fmt = _BY_NAME.get(name.lower().lstrip("."))
+    if fmt is None:
+        raise UnknownFormatError(
+            f"unknown RDF format {name!r}; supported: turtle, ntriples, nquads, trig, n3, rdfxml, jsonld"
+        )
+    return fmt
+
+
+def guess_format(path: str | Path) -> ox.RdfFormat:
+    """Guess the RDF format from a file name, looking through a trailing ``.gz``.
+
+    Raises:
+        UnknownFormatError: The extension names no supported format.
+    """
+    name = Path(path).name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    suffix = Path(name).suffix
+    try:
+        return rdf_format(suffix) if suffix else rdf_format("")
+    except UnknownFormatError:
+        raise UnknownFormatError(
+            f"{path}: cannot tell the RDF format from the extension {suffix or '(none)'!r}; "
+            "use one of .ttl .nt .nq .trig .n3 .rdf .owl .xml .jsonld (optionally .gz) "
+            "or pass the format explicitly (--format turtle)"
+        ) from None
+
+
+def open_rdf(path: str | Path) -> IO[bytes]:
+    """Open an RDF file for reading, decompressing ``.gz`` transparently.
+
+    Raises:
+        InputFileError: The file is missing, is a directory, is unreadable, or is empty.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputFileError(f"{p}: is a directory; pass the RDF files inside it")
+    if p.stat().st_size == 0:
+        raise InputFileError(f"{p}: the file is empty; nothing to load")
+    try:
+        return gzip.open(p, "rb") if p.name.lower().endswith(".gz") else p.open("rb")
+    except OSError as e:
+        raise InputFileError(f"{p}: cannot read the file ({e.strerror})") from e
+
+
+def syntax_error(source: str | Path, err: SyntaxError) -> RdfSyntaxError:
+    """Turn a pyoxigraph parse error into an :class:`RdfSyntaxError` naming the file and line."""
+    message = str(err.msg if getattr(err, "msg", None) else err)
+    return RdfSyntaxError(source, message, err.lineno, err.offset)
+
+
+def parse_file(path: str | Path, fmt: ox.RdfFormat | None = None, base_iri: str | None = None) -> Iterator[ox.Quad]:
+    """Stream the quads of an RDF file (triples come back in the default graph).
+
+    Args:
+        path: The file; ``.gz`` is decompressed.
+        fmt: Its format; guessed from the extension when ``None``.
+        base_iri: Base for relative IRIs; defaults to the file's ``file://`` URI.
+
+    Raises:
+        InputFileError: See :func:`open_rdf`.
+        UnknownFormatError: The format cannot be guessed.
+        RdfSyntaxError: The file is malformed (raised while iterating).
+    """
+    fmt = fmt or guess_format(path)
+    base = base_iri or Path(path).resolve().as_uri()
+    with open_rdf(path) as f:
+        try:
+            yield from ox.parse(f, format=fmt, base_iri=base)
+        except SyntaxError as e:
+            raise syntax_error(path, e) from None
