@@ -58,3 +58,29 @@ class BackendUnavailableError(KgError, RuntimeError):
 
 class StoreError(KgError, RuntimeError):
     """A triple store rejected a request (for example a remote endpoint returned an error)."""
+
+
+class DatasetError(KgError, ValueError):
+    """A benchmark data file (not RDF) is malformed, or a dataset was asked for wrongly.
+
+    Args:
+        message: What is wrong and what to do about it.
+        source: The file that failed, when there is one.
+        line: 1-based line of the bad record.
+        field: The field of the record at fault (for example ``"tail"``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ):
+        self.source = None if source is None else str(source)
+        self.message = message
+        self.line = line
+        self.field = field
+        where = [part for part in (self.source, line and f"line {line}", field and f"field {field}") if part]
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
