@@ -13,6 +13,7 @@ cannot leak data into the store (XXE); ``tests/kg/test_loading.py`` pins that.
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -97,10 +98,14 @@ def open_rdf(path: str | Path) -> IO[bytes]:
         raise InputFileError(f"{p}: cannot read the file ({e.strerror})") from e
 
 
+_LOCATION = re.compile(r"^(Parser )?error at line \d+ (column \d+|between columns \d+ and \d+)\s*:\s*", re.IGNORECASE)
+
+
 def syntax_error(source: str | Path, err: SyntaxError) -> RdfSyntaxError:
     """Turn a pyoxigraph parse error into an :class:`RdfSyntaxError` naming the file and line."""
     message = str(err.msg if getattr(err, "msg", None) else err)
-    return RdfSyntaxError(source, message, err.lineno, err.offset)
+    # The location is reported by RdfSyntaxError itself; drop the parser's own copy.
+    return RdfSyntaxError(source, _LOCATION.sub("", message), err.lineno, err.offset)
 
 
 def parse_file(path: str | Path, fmt: ox.RdfFormat | None = None, base_iri: str | None = None) -> Iterator[ox.Quad]:

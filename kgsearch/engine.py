@@ -1,0 +1,195 @@
+"""The :class:`Engine`: one object that the CLI, the HTTP app and notebooks all call.
+
+>>> import tempfile
+>>> from kgsearch.settings import PROJECT_ROOT
+>>> with tempfile.TemporaryDirectory() as home, Engine.open(home) as engine:
+...     _ = engine.load([PROJECT_ROOT / "ontologies" / "movies.ttl"])
+...     engine.entity("http://kgsearch.org/ns/movies#Film").label
+Traceback (most recent call last):
+...
+kg.errors.EntityNotFoundError: no entity 'http://kgsearch.org/ns/movies#Film' in the catalogue; load data that describes it, or look it up by name
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from kg.backends import open_store
+from kg.catalogue import Entity, EntityCatalogue
+from kg.catalogue_build import update_catalogue
+from kg.errors import EntityNotFoundError
+from kg.formats import guess_format, parse_file
+from kg.results import QueryResult
+from kg.store import TripleStore
+from kgsearch.settings import Settings
+
+#: Called as ``progress(path, bytes_read, total_bytes)`` while a file loads.
+LoadProgress = Callable[[Path, int, int], None]
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What loading one file did."""
+
+    path: Path
+    added: int
+    seconds: float
+    catalogued: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Sizes of what a home holds."""
+
+    triples: int
+    named_graphs: dict[str, int]
+    entities: int
+    types: dict[str, int]
+
+
+class Engine:
+    """kgsearch over one home directory: a triple store plus its entity catalogue.
+
+    Use :meth:`open` (or the constructor with :class:`Settings`), and close it, or use it
+    as a context manager. The embedded store allows one process per home at a time.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.store: TripleStore = self._open_store()
+        self.catalogue = EntityCatalogue(settings.home / "catalogue.sqlite")
+
+    @classmethod
+    def open(cls, home: str | Path | None = None) -> Engine:
+        """Open (creating if needed) the home ``home``, or the one the environment names."""
+        return cls(Settings.from_env(home=home))
+
+    def _open_store(self) -> TripleStore:
+        kg = self.settings.kg
+        if kg.store == "oxigraph":
+            return open_store("oxigraph", self.settings.home / "store")
+        return open_store(
+            "sparql",
+            kg.sparql_url,
+            kg.sparql_update_url,
+            default_graph=kg.sparql_graph,
+            user=kg.sparql_user,
+            password=kg.sparql_password,
+        )
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Flush and release the store and the catalogue."""
+        self.catalogue.close()
+        self.store.close()
+
+    def load(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        format: str | ox.RdfFormat | None = None,
+        graph: str | None = None,
+        progress: LoadProgress | None = None,
+    ) -> list[LoadReport]:
+        """Load RDF files, each atomically, and update the catalogue for what they touched.
+
+        Files are checked (exists, non-empty, known format) before any is loaded. A file that
+        fails to parse stores nothing and stops the load; files loaded before it stay.
+
+        Args:
+            paths: RDF files (Turtle, N-Triples, N-Quads, TriG, N3, RDF/XML, JSON-LD; ``.gz`` too).
+            format: Serialization of all the files; guessed per file from its extension when ``None``.
+            graph: Named graph to load into; the default graph (the one the catalogue indexes) when ``None``.
+            progress: Called with ``(path, bytes_read, total_bytes)``.
+
+        Raises:
+            InputFileError, UnknownFormatError, RdfSyntaxError: See :meth:`kg.store.TripleStore.load`.
+        """
+        from kg.formats import open_rdf, rdf_format
+
+        paths = [Path(p) for p in paths]
+        formats = {}
+        for path in paths:  # fail fast on missing files or unknown formats, before loading anything
+            formats[path] = rdf_format(format) if format else guess_format(path)
+            open_rdf(path).close()
+        reports = []
+        for path in paths:
+            started = time.perf_counter()
+            total = path.stat().st_size
+            callback = (lambda n, p=path, t=total: progress(p, n, t)) if progress else None
+            added = self.store.load(path, format=formats[path], graph=graph, progress=callback)
+            catalogued = 0
+            if graph is None and added:
+                catalogued = self._update_catalogue(path, formats[path])
+            reports.append(LoadReport(path, added, time.perf_counter() - started, catalogued))
+        return reports
+
+    def _update_catalogue(self, path: Path, fmt: ox.RdfFormat) -> int:
+        touched: set[str] = set()
+        for quad in parse_file(path, fmt):
+            if isinstance(quad.graph_name, ox.DefaultGraph):
+                if isinstance(quad.subject, ox.NamedNode):
+                    touched.add(quad.subject.value)
+                if isinstance(quad.object, ox.NamedNode):
+                    touched.add(quad.object.value)
+        # Past about half the catalogue a full rebuild is cheaper than chunked look-ups.
+        full = len(touched) > len(self.catalogue) // 2 + 1000
+        return update_catalogue(self.catalogue, self.store, None if full else touched).updated
+
+    def rebuild_catalogue(self) -> int:
+        """Rebuild every catalogue entry from the store; returns the number of entities."""
+        return update_catalogue(self.catalogue, self.store).entities
+
+    def sparql(self, query: str) -> QueryResult:
+        """Run a SPARQL 1.1 query on the store.
+
+        Raises:
+            SparqlSyntaxError: The query does not parse.
+        """
+        return self.store.query(query)
+
+    def entity(self, ref: str) -> Entity:
+        """The entity with IRI ``ref``, else the most popular entity named ``ref``.
+
+        Raises:
+            EntityNotFoundError: Neither an IRI nor a name of a known entity.
+        """
+        if ref in self.catalogue:
+            return self.catalogue.get(ref)
+        found = self.catalogue.lookup(ref, limit=1)
+        if found:
+            return found[0]
+        if ref.startswith(("http://", "https://", "urn:")):
+            return self.catalogue.get(ref)  # raises with the IRI in the message
+        raise EntityNotFoundError(f"no entity is called {ref!r}; try `kgsearch sparql` with a FILTER on labels")
+
+    def facts(self, iri: str, *, limit: int = 200) -> list[tuple[str, str, str]]:
+        """The entity's outgoing facts as ``(property IRI, property label, value text)``, sorted by property."""
+        from kg.ontology import Ontology
+
+        onto = Ontology.from_store(self.store)
+        rows = self.store.query(
+            f"SELECT ?p ?o ?label WHERE {{ <{ox.NamedNode(iri).value}> ?p ?o "
+            f"OPTIONAL {{ ?o <http://www.w3.org/2000/01/rdf-schema#label> ?label }} }} LIMIT {int(limit)}"
+        )
+        facts = []
+        for p, o, label in rows:
+            text = label.value if label is not None else (o.value if not isinstance(o, ox.BlankNode) else f"_:{o.value}")
+            facts.append((p.value, onto.label(p.value), text))
+        return sorted(set(facts), key=lambda f: (f[1], f[2]))
+
+    def stats(self) -> Stats:
+        """Triples per graph and entities per type."""
+        graphs = {g: self.store.count(g) for g in self.store.named_graphs()}
+        return Stats(self.store.count(), graphs, len(self.catalogue), self.catalogue.type_counts())
