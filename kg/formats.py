@@ -1,8 +1,11 @@
 """RDF serializations: naming them, guessing them from file names, and reading files safely.
 
-Parsing is pyoxigraph's (Rust, streaming). Its RDF/XML parser never fetches or
-expands external entities, so a ``<!DOCTYPE>`` pointing at a local file or URL
-cannot leak data into the store (XXE); ``tests/kg/test_loading.py`` pins that.
+Parsing is pyoxigraph's (Rust, streaming). For RDF/XML the document type
+declaration is checked first with the standard library's expat, which reports
+entity declarations without expanding them: external entities (XXE), entities
+built from other entities ("billion laughs") and entity values over
+:data:`MAX_ENTITY_CHARS` are refused with the line that declares them.
+``tests/kg/test_formats.py`` pins that.
 
 >>> rdf_format("ttl").name
 'Turtle'
@@ -13,8 +16,9 @@ cannot leak data into the store (XXE); ``tests/kg/test_loading.py`` pins that.
 from __future__ import annotations
 
 import gzip
+import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -108,23 +112,97 @@ def syntax_error(source: str | Path, err: SyntaxError) -> RdfSyntaxError:
     return RdfSyntaxError(source, _LOCATION.sub("", message), err.lineno, err.offset)
 
 
-def parse_file(path: str | Path, fmt: ox.RdfFormat | None = None, base_iri: str | None = None) -> Iterator[ox.Quad]:
+#: Longest entity value accepted in an RDF/XML DTD. Real files declare namespace IRIs
+#: (``<!ENTITY owl "http://www.w3.org/2002/07/owl#">``); this bounds how much a
+#: reference can expand to.
+MAX_ENTITY_CHARS = 1024
+
+
+class _PrologDone(Exception):
+    """Raised by the expat handler at the root element: the DTD has been seen."""
+
+
+def check_xml_entities(path: str | Path) -> None:
+    """Refuse RDF/XML whose DTD could read files or blow up when expanded.
+
+    Raises:
+        RdfSyntaxError: An external entity, an entity referring to other entities, or an
+            entity value longer than :data:`MAX_ENTITY_CHARS`; names the declaring line.
+    """
+    import xml.parsers.expat as expat
+
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    def on_entity(name, is_parameter, value, base, system_id, public_id, notation):
+        line = parser.CurrentLineNumber
+        if system_id or public_id:
+            raise RdfSyntaxError(path, f"external entity {name!r} refused (it would read {system_id or public_id})", line)
+        if value is not None and "&" in value:
+            raise RdfSyntaxError(path, f"entity {name!r} refers to other entities; nested entities are refused", line)
+        if value is not None and len(value) > MAX_ENTITY_CHARS:
+            raise RdfSyntaxError(path, f"entity {name!r} is {len(value):,} characters; at most {MAX_ENTITY_CHARS} are allowed", line)
+
+    def on_root(*_):
+        raise _PrologDone
+
+    parser.EntityDeclHandler = on_entity
+    parser.StartElementHandler = on_root
+    with open_rdf(path) as f:
+        try:
+            parser.ParseFile(f)
+        except _PrologDone:
+            pass
+        except expat.ExpatError as e:
+            raise RdfSyntaxError(path, expat.errors.messages[e.code], e.lineno, e.offset + 1) from None
+
+
+def parse_file(
+    path: str | Path,
+    fmt: ox.RdfFormat | None = None,
+    base_iri: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[ox.Quad]:
     """Stream the quads of an RDF file (triples come back in the default graph).
 
     Args:
         path: The file; ``.gz`` is decompressed.
         fmt: Its format; guessed from the extension when ``None``.
         base_iri: Base for relative IRIs; defaults to the file's ``file://`` URI.
+        progress: Called with the number of (decompressed) bytes read so far.
 
     Raises:
         InputFileError: See :func:`open_rdf`.
         UnknownFormatError: The format cannot be guessed.
-        RdfSyntaxError: The file is malformed (raised while iterating).
+        RdfSyntaxError: The file is malformed, or is RDF/XML with a dangerous DTD (raised while iterating).
     """
     fmt = fmt or guess_format(path)
     base = base_iri or Path(path).resolve().as_uri()
+    if fmt == ox.RdfFormat.RDF_XML:
+        check_xml_entities(path)
     with open_rdf(path) as f:
+        source = io.BufferedReader(_CountingReader(f, progress)) if progress else f
         try:
-            yield from ox.parse(f, format=fmt, base_iri=base)
+            yield from ox.parse(source, format=fmt, base_iri=base)
         except SyntaxError as e:
             raise syntax_error(path, e) from None
+        except ValueError as e:
+            raise RdfSyntaxError(path, str(e)) from None
+
+
+class _CountingReader(io.RawIOBase):
+    """Reports bytes read to a progress callback while pyoxigraph pulls the file."""
+
+    def __init__(self, raw, progress: Callable[[int], None]):
+        self._raw = raw
+        self._progress = progress
+        self._seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        self._seen += n
+        self._progress(self._seen)
+        return n
