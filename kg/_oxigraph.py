@@ -94,7 +94,12 @@ class OxigraphStore:
         before = len(self._store)
         quads = list(parse_file(path, format, progress=progress))
         if graph is not None:
-            quads = [q if not isinstance(q.graph_name, ox.DefaultGraph) else ox.Quad(q.subject, q.predicate, q.object, target) for q in quads]
+            quads = [
+                q
+                if not isinstance(q.graph_name, ox.DefaultGraph)
+                else ox.Quad(q.subject, q.predicate, q.object, target)
+                for q in quads
+            ]
         self._store.bulk_extend(quads)
         return len(self._store) - before
 

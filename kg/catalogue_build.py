@@ -94,7 +94,9 @@ def _choose_label(iri: str, f: _Facts) -> tuple[str, tuple[str, ...]]:
         return (0 if lang in ("", "en") or lang.startswith("en-") else 1, len(lit.value), lit.value)
 
     if not f.labels:
-        return humanize(local_name(iri)) if not local_name(iri)[:1].isupper() else local_name(iri), tuple(sorted(f.aliases))
+        return humanize(local_name(iri)) if not local_name(iri)[:1].isupper() else local_name(iri), tuple(
+            sorted(f.aliases)
+        )
     ordered = sorted(f.labels, key=rank)
     label = ordered[0].value
     aliases = {lit.value for lit in ordered[1:]} | f.aliases
@@ -102,9 +104,7 @@ def _choose_label(iri: str, f: _Facts) -> tuple[str, tuple[str, ...]]:
     return label, tuple(sorted(aliases))
 
 
-def _describe(
-    label: str, f: _Facts, onto: Ontology, name_of: Callable[[str], str]
-) -> str:
+def _describe(label: str, f: _Facts, onto: Ontology, name_of: Callable[[str], str]) -> str:
     parts = [", ".join(sorted(onto.label(t) for t in f.types)) or "Entity"]
 
     def listing(values: list[str]) -> str:
@@ -114,7 +114,11 @@ def _describe(
         return f"{text} (+{extra} more)" if extra > 0 else text
 
     for prop in sorted(f.out, key=onto.label):
-        values = [name_of(o.value) if isinstance(o, ox.NamedNode) else o.value for o in f.out[prop] if not isinstance(o, ox.BlankNode)]
+        values = [
+            name_of(o.value) if isinstance(o, ox.NamedNode) else o.value
+            for o in f.out[prop]
+            if not isinstance(o, ox.BlankNode)
+        ]
         if values:
             parts.append(f"{onto.label(prop)}: {listing(values)}")
     for prop in sorted(f.incoming, key=onto.label):
@@ -129,9 +133,7 @@ def _pagerank(store: TripleStore, entities: set[str]) -> dict[str, float]:
 
     graph = nx.Graph()
     graph.add_nodes_from(entities)
-    rows = store.query(
-        f"SELECT ?s ?o WHERE {{ ?s ?p ?o FILTER(isIRI(?s) && isIRI(?o) && ?p != <{RDF_TYPE}>) }}"
-    )
+    rows = store.query(f"SELECT ?s ?o WHERE {{ ?s ?p ?o FILTER(isIRI(?s) && isIRI(?o) && ?p != <{RDF_TYPE}>) }}")
     graph.add_edges_from((s.value, o.value) for s, o in rows if s.value in entities and o.value in entities and s != o)
     if graph.number_of_nodes() == 0:
         return {}
@@ -163,7 +165,9 @@ def update_catalogue(
     removed = [] if touched_list is None else [iri for iri in touched_list if iri not in chosen and iri in catalogue]
 
     neighbours = {n for iri in chosen for vals in facts[iri].incoming.values() for n in vals}
-    neighbours |= {o.value for iri in chosen for vals in facts[iri].out.values() for o in vals if isinstance(o, ox.NamedNode)}
+    neighbours |= {
+        o.value for iri in chosen for vals in facts[iri].out.values() for o in vals if isinstance(o, ox.NamedNode)
+    }
     known = {iri: e.label for iri, e in catalogue.get_many(neighbours - chosen.keys()).items()}
     known.update({iri: label for iri, (label, _) in chosen.items()})
 

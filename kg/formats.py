@@ -137,11 +137,15 @@ def check_xml_entities(path: str | Path) -> None:
     def on_entity(name, is_parameter, value, base, system_id, public_id, notation):
         line = parser.CurrentLineNumber
         if system_id or public_id:
-            raise RdfSyntaxError(path, f"external entity {name!r} refused (it would read {system_id or public_id})", line)
+            raise RdfSyntaxError(
+                path, f"external entity {name!r} refused (it would read {system_id or public_id})", line
+            )
         if value is not None and "&" in value:
             raise RdfSyntaxError(path, f"entity {name!r} refers to other entities; nested entities are refused", line)
         if value is not None and len(value) > MAX_ENTITY_CHARS:
-            raise RdfSyntaxError(path, f"entity {name!r} is {len(value):,} characters; at most {MAX_ENTITY_CHARS} are allowed", line)
+            raise RdfSyntaxError(
+                path, f"entity {name!r} is {len(value):,} characters; at most {MAX_ENTITY_CHARS} are allowed", line
+            )
 
     def on_root(*_):
         raise _PrologDone

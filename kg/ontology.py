@@ -168,10 +168,20 @@ class Ontology:
         for iri, e in acc.items():
             # A property declared with several types keeps the most specific kind.
             kind = next(k for k in ("class", "object", "datatype", "property") if k in e["kind"])
-            english = [lab.value for lab in e["label"] if lab.language in (None, "", "en") or str(lab.language).startswith("en")]
+            english = [
+                lab.value
+                for lab in e["label"]
+                if lab.language in (None, "", "en") or str(lab.language).startswith("en")
+            ]
             label = min(english or [lab.value for lab in e["label"]] or [humanize(local_name(iri))], key=len)
             terms[iri] = Term(
-                iri, kind, label, tuple(sorted(e["alt"])), tuple(sorted(e["domain"])), tuple(sorted(e["range"])), e["comment"]
+                iri,
+                kind,
+                label,
+                tuple(sorted(e["alt"])),
+                tuple(sorted(e["domain"])),
+                tuple(sorted(e["range"])),
+                e["comment"],
             )
         return cls(terms, *_lexical_properties(store, terms))
 

@@ -25,14 +25,13 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Union
 from xml.sax.saxutils import escape, quoteattr
 
 import pyoxigraph as ox
 
 from kg.errors import KgError
 
-Term = Union[ox.NamedNode, ox.BlankNode, ox.Literal, ox.Triple]
+Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 RDF_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
@@ -132,7 +131,7 @@ class Bindings:
 
     def as_dicts(self) -> list[dict[str, Term]]:
         """Return each solution as ``{variable: term}``, leaving out unbound variables."""
-        return [{v: t for v, t in zip(self.variables, row) if t is not None} for row in self.rows]
+        return [{v: t for v, t in zip(self.variables, row, strict=True) if t is not None} for row in self.rows]
 
     def column(self, variable: str) -> list[Term | None]:
         """Return the values of one variable, in row order."""
@@ -150,7 +149,7 @@ class Bindings:
                 "head": {"vars": list(self.variables)},
                 "results": {
                     "bindings": [
-                        {v: term_to_json(t) for v, t in zip(self.variables, row) if t is not None}
+                        {v: term_to_json(t) for v, t in zip(self.variables, row, strict=True) if t is not None}
                         for row in self.rows
                     ]
                 },
@@ -174,7 +173,7 @@ class Bindings:
             parts.append("<result>")
             parts += [
                 f"<binding name={quoteattr(v)}>{_term_to_xml(t)}</binding>"
-                for v, t in zip(self.variables, row)
+                for v, t in zip(self.variables, row, strict=True)
                 if t is not None
             ]
             parts.append("</result>\n")
@@ -221,4 +220,4 @@ class GraphResult:
         return ox.serialize(self.triples, format=rdf_format(fmt))
 
 
-QueryResult = Union[Bindings, AskResult, GraphResult]
+QueryResult = Bindings | AskResult | GraphResult

@@ -50,7 +50,9 @@ class KgSettings:
         env = os.environ if env is None else env
         store = env.get("KGSEARCH_STORE", cls.store)
         if store not in STORES:
-            raise KgError(f"KGSEARCH_STORE={store!r} is not a store backend; choose one of: {', '.join(sorted(STORES))}")
+            raise KgError(
+                f"KGSEARCH_STORE={store!r} is not a store backend; choose one of: {', '.join(sorted(STORES))}"
+            )
         url = env.get("KGSEARCH_SPARQL_URL")
         if store == "sparql" and not url:
             raise KgError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -33,8 +33,10 @@ out = Console()
 err = Console(stderr=True)
 
 HomeOption = Annotated[
-    Optional[Path],
-    typer.Option("--home", help="Data directory (default: $KGSEARCH_HOME or ~/.local/share/kgsearch).", show_default=False),
+    Path | None,
+    typer.Option(
+        "--home", help="Data directory (default: $KGSEARCH_HOME or ~/.local/share/kgsearch).", show_default=False
+    ),
 ]
 
 
@@ -88,9 +90,14 @@ def load_files(engine: Engine, files: list[Path], fmt: str | None = None, graph:
 
 @app.command()
 def load(
-    files: Annotated[list[Path], typer.Argument(help="RDF files: .ttl .nt .nq .trig .n3 .rdf/.owl/.xml .jsonld, optionally .gz")],
-    fmt: Annotated[Optional[str], typer.Option("--format", help="Format of all files (turtle, ntriples, nquads, trig, n3, rdfxml, jsonld).")] = None,
-    graph: Annotated[Optional[str], typer.Option(help="Load into this named graph instead of the default graph.")] = None,
+    files: Annotated[
+        list[Path], typer.Argument(help="RDF files: .ttl .nt .nq .trig .n3 .rdf/.owl/.xml .jsonld, optionally .gz")
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Format of all files (turtle, ntriples, nquads, trig, n3, rdfxml, jsonld)."),
+    ] = None,
+    graph: Annotated[str | None, typer.Option(help="Load into this named graph instead of the default graph.")] = None,
     home: HomeOption = None,
 ) -> None:
     """Load RDF files; each file is stored whole or not at all."""
@@ -127,8 +134,12 @@ def print_result(result, fmt: str) -> None:
 
 @app.command()
 def sparql(
-    query: Annotated[str, typer.Argument(help="A SPARQL 1.1 query; '-' reads it from standard input, '@FILE' from a file.")],
-    fmt: Annotated[str, typer.Option("--format", help="table, json, xml, csv or tsv (CONSTRUCT: turtle, ntriples, jsonld).")] = "table",
+    query: Annotated[
+        str, typer.Argument(help="A SPARQL 1.1 query; '-' reads it from standard input, '@FILE' from a file.")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, json, xml, csv or tsv (CONSTRUCT: turtle, ntriples, jsonld).")
+    ] = "table",
     home: HomeOption = None,
 ) -> None:
     """Run a SPARQL query against the knowledge base."""
@@ -203,7 +214,9 @@ def catalogue_rebuild(home: HomeOption = None) -> None:
 @datasets_app.command("build")
 def datasets_build(
     name: Annotated[str, typer.Argument(help="Dataset to build: movies.")],
-    shared_data: Annotated[Optional[Path], typer.Option(help="The benchmark data directory (default ../shared/data).")] = None,
+    shared_data: Annotated[
+        Path | None, typer.Option(help="The benchmark data directory (default ../shared/data).")
+    ] = None,
     load_it: Annotated[bool, typer.Option("--load/--no-load", help="Load the built KB into the home.")] = True,
     home: HomeOption = None,
 ) -> None:

@@ -32,7 +32,9 @@ def build_dataset(name: str, shared_data: Path, out_dir: Path, *, console: Conso
 
         report = build_movies(shared_data, out_dir)
         if console:
-            console.print(f"movies: {report.facts:,} facts, {report.triples:,} triples from {report.input_lines:,} lines -> {report.output}")
+            console.print(
+                f"movies: {report.facts:,} facts, {report.triples:,} triples from {report.input_lines:,} lines -> {report.output}"
+            )
         return [ONTOLOGY_PATH, Path(report.output)]
     if name == "lubm":
         return [shared_data / "lubm" / "univ-bench.owl", shared_data / "lubm" / "University0_all.nt"]

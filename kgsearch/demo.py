@@ -16,29 +16,41 @@ PREFIXES = """PREFIX movies: <http://kgsearch.org/ns/movies#>
 PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 """
 
-TOP_DIRECTOR = PREFIXES + """# The director with the most films in the KB
+TOP_DIRECTOR = (
+    PREFIXES
+    + """# The director with the most films in the KB
 SELECT ?director ?name (COUNT(?film) AS ?films) WHERE {
   ?film movies:directedBy ?director .
   ?director rdfs:label ?name .
 } GROUP BY ?director ?name ORDER BY DESC(?films) ?name LIMIT 1"""
+)
 
-FILMS_BY = PREFIXES + """# Films directed by {name}, with their year
+FILMS_BY = (
+    PREFIXES
+    + """# Films directed by {name}, with their year
 SELECT ?film ?year WHERE {{
   ?f movies:directedBy <{director}> ; rdfs:label ?film .
   OPTIONAL {{ ?f movies:releaseYear ?year }}
 }} ORDER BY ?year ?film"""
+)
 
-ACTORS_OF = PREFIXES + """# Two hops: actors in films directed by {name}, by number of such films
+ACTORS_OF = (
+    PREFIXES
+    + """# Two hops: actors in films directed by {name}, by number of such films
 SELECT ?actor (COUNT(DISTINCT ?f) AS ?films) WHERE {{
   ?f movies:directedBy <{director}> ; movies:starredActors ?a .
   ?a rdfs:label ?actor .
 }} GROUP BY ?actor ORDER BY DESC(?films) ?actor LIMIT 8"""
+)
 
-GENRES = PREFIXES + """# Genres of films released after 2000
+GENRES = (
+    PREFIXES
+    + """# Genres of films released after 2000
 SELECT ?genre (COUNT(?f) AS ?films) WHERE {
   ?f movies:releaseYear ?year ; movies:hasGenre/rdfs:label ?genre .
   FILTER(?year > 2000)
 } GROUP BY ?genre ORDER BY DESC(?films) ?genre LIMIT 8"""
+)
 
 
 def ensure_sample(engine: Engine, console: Console) -> None:

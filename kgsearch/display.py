@@ -35,7 +35,7 @@ def shorten(iri: str) -> str:
     """``prefix:local`` for IRIs under a known namespace, else ``<iri>``."""
     for prefix, ns in PREFIXES.items():
         if iri.startswith(ns) and len(iri) > len(ns):
-            return f"{prefix}:{iri[len(ns):]}"
+            return f"{prefix}:{iri[len(ns) :]}"
     return f"<{iri}>"
 
 

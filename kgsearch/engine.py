@@ -185,7 +185,9 @@ class Engine:
         )
         facts = []
         for p, o, label in rows:
-            text = label.value if label is not None else (o.value if not isinstance(o, ox.BlankNode) else f"_:{o.value}")
+            text = (
+                label.value if label is not None else (o.value if not isinstance(o, ox.BlankNode) else f"_:{o.value}")
+            )
             facts.append((p.value, onto.label(p.value), text))
         return sorted(set(facts), key=lambda f: (f[1], f[2]))
 

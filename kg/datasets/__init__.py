@@ -14,11 +14,11 @@ _EXPORTS = {
     "SkippedLine": "kg.datasets.movies",
     "build_movies": "kg.datasets.movies",
     "convert_metaqa": "kg.datasets.movies",
-    "movie_iri": "kg.datasets.movies",
-    "parse_movie_iri": "kg.datasets.movies",
+    "movie_iri": "kg.datasets._iri",
+    "parse_movie_iri": "kg.datasets._iri",
     "select_sample_films": "kg.datasets.movies",
-    "slug": "kg.datasets.movies",
-    "unslug": "kg.datasets.movies",
+    "slug": "kg.datasets._iri",
+    "unslug": "kg.datasets._iri",
 }
 
 

@@ -107,9 +107,7 @@ class TripleStoreContract:
             f"SELECT ?d (COUNT(?f) AS ?n) WHERE {{ ?f <{EX}director> ?d ; <{EX}year> ?y FILTER(?y > 1980) }} GROUP BY ?d"
         )
         assert [(r[0].value, int(r[1].value)) for r in result] == [(f"{EX}scott", 1)]
-        result = store.query(
-            f'SELECT ?f WHERE {{ ?f <{RDFS_LABEL}> ?l FILTER(CONTAINS(LCASE(STR(?l)), "blade")) }}'
-        )
+        result = store.query(f'SELECT ?f WHERE {{ ?f <{RDFS_LABEL}> ?l FILTER(CONTAINS(LCASE(STR(?l)), "blade")) }}')
         assert result.column("f") == [ox.NamedNode(f"{EX}blade_runner")]
 
     def test_ask_and_construct(self, store, films_file):
@@ -162,9 +160,9 @@ class TripleStoreContract:
     def test_malformed_file_stores_nothing(self, store, films_file, tmp_path):
         store.load(films_file)
         bad = tmp_path / "bad.ttl"
-        lines = [f"<{EX}n{i}> <{RDFS_LABEL}> \"ok {i}\" ." for i in range(50)]
-        lines.append(f"<{EX}broken> <{RDFS_LABEL}> \"no closing quote .")
-        lines += [f"<{EX}m{i}> <{RDFS_LABEL}> \"after {i}\" ." for i in range(5)]
+        lines = [f'<{EX}n{i}> <{RDFS_LABEL}> "ok {i}" .' for i in range(50)]
+        lines.append(f'<{EX}broken> <{RDFS_LABEL}> "no closing quote .')
+        lines += [f'<{EX}m{i}> <{RDFS_LABEL}> "after {i}" .' for i in range(5)]
         bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
         with pytest.raises(RdfSyntaxError) as info:
             store.load(bad)

@@ -10,18 +10,10 @@ import rdflib
 from rdflib.namespace import OWL, RDF, RDFS, SKOS, XSD
 
 from kg import InputFileError, OxigraphStore, UnknownFormatError
-from kg.errors import DatasetError
 from kg.datasets import movies
-from kg.datasets.movies import (
-    KINDS,
-    RELATIONS,
-    convert_metaqa,
-    movie_iri,
-    parse_movie_iri,
-    select_sample_films,
-    slug,
-    unslug,
-)
+from kg.datasets._iri import KINDS, movie_iri, parse_movie_iri, slug, unslug
+from kg.datasets.movies import RELATIONS, convert_metaqa, select_sample_films
+from kg.errors import DatasetError
 from kg.namespaces import MOVIES, MOVIES_DATA
 from tests.conftest import ROOT
 

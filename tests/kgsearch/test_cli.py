@@ -56,7 +56,9 @@ def test_stats_and_entity(home):
     assert card.exit_code == 0 and "Sir Ridley Scott" in card.output
     doc = json.loads(run("entity", "Alien", "--json", "--home", str(home)).stdout)
     assert doc["iri"] == "http://kgsearch.org/movies/film/Alien"
-    assert {"property": "http://kgsearch.org/ns/movies#releaseYear", "label": "release year", "value": "1979"} in doc["facts"]
+    assert {"property": "http://kgsearch.org/ns/movies#releaseYear", "label": "release year", "value": "1979"} in doc[
+        "facts"
+    ]
 
 
 @pytest.mark.parametrize(

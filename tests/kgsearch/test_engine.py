@@ -35,7 +35,7 @@ def test_second_file_is_catalogued_incrementally(engine, tmp_path):
     engine.load([DATA / "tiny_kb.ttl"])
     extra = tmp_path / "extra.nt"
     extra.write_text(
-        f'<http://kgsearch.org/movies/film/Gladiator> <http://kgsearch.org/ns/movies#directedBy> <{PERSON}Ridley_Scott> .\n'
+        f"<http://kgsearch.org/movies/film/Gladiator> <http://kgsearch.org/ns/movies#directedBy> <{PERSON}Ridley_Scott> .\n"
         '<http://kgsearch.org/movies/film/Gladiator> <http://www.w3.org/2000/01/rdf-schema#label> "Gladiator" .\n',
         encoding="utf-8",
     )
