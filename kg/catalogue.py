@@ -151,7 +151,7 @@ class EntityCatalogue:
         rows = self._db.execute(
             """SELECT DISTINCT e.* FROM aliases a JOIN entities e ON e.iri = a.iri
                WHERE a.key = ? ORDER BY e.popularity DESC, e.iri LIMIT ?""",
-            (normalize(name), limit),
+            (normalize(name) or name, limit),
         )
         return [_row_to_entity(r) for r in rows]
 
@@ -196,9 +196,10 @@ class EntityCatalogue:
                     (e.iri, e.label, json.dumps(e.aliases), json.dumps(e.types), e.description, e.popularity),
                 )
                 names = {(e.label, "label")} | {(a, "alias") for a in e.aliases}
+                # A name made only of punctuation (the film "$") is its own key.
                 self._db.executemany(
                     "INSERT OR IGNORE INTO aliases VALUES (?, ?, ?, ?)",
-                    ((normalize(text), text, e.iri, kind) for text, kind in sorted(names) if normalize(text)),
+                    ((normalize(text) or text, text, e.iri, kind) for text, kind in sorted(names) if text.strip()),
                 )
             if popularity is not None:
                 self._db.execute("UPDATE entities SET popularity = 0")

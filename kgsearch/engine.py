@@ -64,6 +64,7 @@ class Engine:
         settings.home.mkdir(parents=True, exist_ok=True)
         self.store: TripleStore = self._open_store()
         self.catalogue = EntityCatalogue(settings.home / "catalogue.sqlite")
+        self._linker = None
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Engine:
@@ -133,6 +134,7 @@ class Engine:
             if graph is None and added:
                 catalogued = self._update_catalogue(path, formats[path])
             reports.append(LoadReport(path, added, time.perf_counter() - started, catalogued))
+            self._linker = None  # the linker's index no longer matches the catalogue
         return reports
 
     def _update_catalogue(self, path: Path, fmt: ox.RdfFormat) -> int:
@@ -147,8 +149,21 @@ class Engine:
         full = len(touched) > len(self.catalogue) // 2 + 1000
         return update_catalogue(self.catalogue, self.store, None if full else touched).updated
 
+    def linker(self):
+        """The text linker over this home's catalogue, built on first use (seconds for the full movie KB).
+
+        Returns:
+            linking.text.TextLinker: Rebuilt after data is loaded.
+        """
+        if self._linker is None:
+            from linking.text import TextLinker
+
+            self._linker = TextLinker.build(self.catalogue, self.store)
+        return self._linker
+
     def rebuild_catalogue(self) -> int:
         """Rebuild every catalogue entry from the store; returns the number of entities."""
+        self._linker = None
         return update_catalogue(self.catalogue, self.store).entities
 
     def sparql(self, query: str) -> QueryResult:
