@@ -183,8 +183,8 @@ class TextLinker:
             embedded = self._embedded_in_name(text, s)
             lower_word = len(words) == 1 and not s.surface[:1].isupper() and zipf >= self.config.rare_zipf
             if self.config.noisy:
-                # ASR/OCR text carries no case: score every span as if its case matched.
-                title, sentence_start, lower_word = True, False, False
+                # ASR/OCR text carries no case: no evidence either way from capitals.
+                title, sentence_start, lower_word = False, False, False
             key = (
                 1.5 * (s.case_exact or self.config.noisy)
                 + (1.0 if title and not sentence_start else 0.0)
@@ -207,7 +207,10 @@ class TextLinker:
                 )
                 fit = 0.0 if not expected else (1.0 if info.types & expected else -1.0)
                 prior = (info.popularity + 1e-9) / (total_pop + 1e-9 * len(s.candidates))
-                z = -1.8 + key + 1.6 * min(support, 3) + 1.2 * fit + 0.8 * math.log(prior) + 0.2 * c.is_label
+                # Without case in the text, an alias written as a name ("Charlie Chaplin") is a
+                # likelier referent than the same words as a lower-case keyword.
+                named = 0.5 * (self.config.noisy and c.alias != c.alias.lower())
+                z = -1.8 + key + 1.6 * min(support, 3) + 1.2 * fit + 0.8 * math.log(prior) + 0.2 * c.is_label + named
                 scored.append((c.iri, _sigmoid(z)))
             scored.sort(key=lambda x: -x[1])
             s.scores = scored
