@@ -245,5 +245,149 @@ def demo(home: HomeOption = None) -> None:
             _fail(e)
 
 
+eval_app = typer.Typer(help="Measure kgsearch on the benchmark data in ../shared/data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+def _read_link_input(path: Path) -> list[tuple[str, str]]:
+    """``(doc id, text)`` per document of a ``.jsonl`` file (``text``, optional ``id``) or a text file (one per line)."""
+    import json
+
+    from kg.errors import InputFileError
+    from linking.errors import InputTextError
+
+    if not path.is_file():
+        raise InputFileError(f'{path}: no such file; give a .jsonl file with a "text" field per line, or a .txt file')
+    docs = []
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise InputTextError(f"{path}, line {lineno}: not UTF-8 ({e.reason} at byte {e.start})") from None
+            if path.suffix.lower() != ".jsonl":
+                docs.append((f"{path.name}:{lineno}", line))
+                continue
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputTextError(f"{path}, line {lineno}: not valid JSON ({e.msg}, column {e.colno})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise InputTextError(f'{path}, line {lineno}, field "text": expected an object with a string "text"')
+            doc_id = row.get("id")
+            docs.append((str(doc_id) if doc_id is not None else f"{path.name}:{lineno}", row["text"]))
+    return docs
+
+
+@app.command()
+def link(
+    text: Annotated[str | None, typer.Argument(help="The text to link (or use --file).", show_default=False)] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help='A .jsonl file ("text", optional "id") or a text file, one document per line.'),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object per link.")] = False,
+    noisy: Annotated[
+        bool, typer.Option("--noisy", help="Text without reliable case or punctuation (transcripts, OCR).")
+    ] = False,
+    question: Annotated[
+        bool, typer.Option("--question", help="Rank the topic entities of a question instead.")
+    ] = False,
+    home: HomeOption = None,
+) -> None:
+    """Find the KB entities a text mentions, with their spans, scores and how each was linked."""
+    import json
+
+    from linking.errors import LinkingError
+    from linking.types import Document
+
+    if (text is None) == (file is None):
+        _fail(KgError("give either TEXT or --file FILE"))
+    try:
+        if file is not None:
+            docs = _read_link_input(file)
+        else:
+            text.encode("utf-8")  # undecodable bytes in argv surface as lone surrogates
+            docs = [("text", text)]
+    except UnicodeEncodeError:
+        _fail(KgError("the TEXT argument is not valid UTF-8"))
+    except (KgError, LinkingError) as e:
+        _fail(e)
+    docs = [(doc_id, t) for doc_id, t in docs if t.strip()]
+    if not docs:
+        return
+    with _engine(home) as engine:
+        try:
+            linker = engine.linker()
+            if noisy:
+                linker = linker.with_config(noisy=True)
+            table = Table(*(["doc"] if file else []), "surface", "span", "entity", "iri", "score", "method")
+            for doc_id, doc_text in docs:
+                links = linker.topic_entities(doc_text) if question else linker.link(Document(doc_id, text=doc_text))
+                for found in links:
+                    row = found.as_json()
+                    if json_out:
+                        print(json.dumps(({"doc_id": doc_id} if file else {}) | row, ensure_ascii=False))
+                        continue
+                    span = f"{row['start']}-{row['end']}" if row["start"] is not None else ""
+                    iri = shorten(row["iri"]) if row["iri"] else "NIL"
+                    cells = [row["surface"], span, row["label"] or "", iri, f"{row['score']:.2f}", row["method"]]
+                    table.add_row(*([doc_id] if file else []), *(escape(c) for c in cells))
+        except (KgError, LinkingError) as e:
+            _fail(e)
+    if not json_out:
+        out.print(table)
+
+
+@eval_app.command("linking")
+def eval_linking(
+    split: Annotated[str, typer.Option(help="dev (for tuning) or test (for reporting).")] = "dev",
+    limit: Annotated[
+        int | None, typer.Option(help="A fixed sample of N leads and N questions per file, for a quick run.")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Score the text linker on the silver set (Wikipedia leads) and on MetaQA topic entities.
+
+    The home must hold the full movie KB (kgsearch datasets build movies). The full
+    benchmark, with speed and both splits, is bench/linking.py.
+    """
+    from linking.errors import LinkingError
+    from linking.evaluation import (
+        SPLITS,
+        build_silver_set,
+        evaluate_question_sets,
+        evaluate_silver,
+        progress_bar,
+        questions_table,
+        sample,
+        silver_table,
+    )
+
+    if split not in SPLITS:
+        _fail(KgError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}"))
+    settings = _settings(home)
+    with _engine(home) as engine:
+        try:
+            silver = build_silver_set(settings.shared_data, engine.store)
+            if not silver:
+                _fail(
+                    KgError(
+                        f"no Wikipedia lead matches a film in {settings.home}; run `kgsearch datasets build movies`"
+                    )
+                )
+            linker = engine.linker()
+            with progress_bar(err) as progress:
+                docs = sample([d for d in silver if d.split == split], limit)
+                silver_result = evaluate_silver(linker, docs, split=split, progress=progress)
+                questions = evaluate_question_sets(linker, settings.shared_data, split, limit=limit, progress=progress)
+        except (KgError, LinkingError) as e:
+            _fail(e)
+    out.print(silver_table([silver_result]))
+    out.print(questions_table(questions))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
