@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from kg.catalogue import EntityCatalogue
 from kg.store import TripleStore
+from linking.calibration import load_calibration, logit
 from linking.errors import InputTextError
 from linking.index import AliasIndex, Candidate, commonness
 from linking.types import Document, Link, Mention
@@ -48,6 +49,8 @@ class LinkerConfig:
         fuzzy_min_ratio: rapidfuzz ratio (0-100) a fuzzy match needs in noisy mode.
         use_ner: Add NIL mentions from the statistical NER model (``linking.ner``).
         max_candidates: Candidates kept per mention (most popular first).
+        calibration: Platt parameters ``(a, b)`` per mode (``document``, ``question``) turning
+            raw scores into probabilities; fitted by ``python -m linking.calibration``.
     """
 
     noisy: bool = False
@@ -56,6 +59,7 @@ class LinkerConfig:
     fuzzy_min_ratio: float = 88.0
     use_ner: bool = False
     max_candidates: int = 8
+    calibration: dict[str, tuple[float, float]] = field(default_factory=load_calibration)
 
 
 @dataclass
@@ -231,12 +235,18 @@ class TextLinker:
                 taken.append(s)
         return sorted(taken, key=lambda s: s.start)
 
+    def _calibrated(self, mode: str, raw: float) -> float:
+        a, b = self.config.calibration[mode]
+        return _sigmoid(a * logit(raw) + b)
+
     def _to_link(self, doc_id: str, s: _Span, nil: bool = False) -> Link:
         iri, score = s.scores[0]
         mention = Mention(doc_id, s.surface, span=(s.start, s.end))
         if nil:
-            return Link(mention, None, 1.0 - score, s.method + ":nil")
-        return Link(mention, iri, score, s.method, self.index.entities[iri].label, tuple(s.scores[1:4]))
+            return Link(mention, None, 1.0 - self._calibrated("document", score), s.method + ":nil")
+        alternatives = tuple((alt, self._calibrated("document", p)) for alt, p in s.scores[1:4])
+        label = self.index.entities[iri].label
+        return Link(mention, iri, self._calibrated("document", score), s.method, label, alternatives)
 
     # -- public API --------------------------------------------------------------------
 
@@ -338,7 +348,8 @@ class TextLinker:
                 continue
             seen.add(iri)
             mention = Mention("question", s.surface, span=(s.start, s.end))
-            out.append(Link(mention, iri, _sigmoid(z - 3.0), s.method, entities[iri].label))
+            score = self._calibrated("question", _sigmoid(z - 3.0))
+            out.append(Link(mention, iri, score, s.method, entities[iri].label))
             if len(out) >= limit:
                 break
         return out
