@@ -95,7 +95,7 @@ class TextLinker:
 
     # -- mention detection -------------------------------------------------------------
 
-    def _spans(self, text: str, offset: int, *, any_case: bool) -> list[_Span]:
+    def _spans(self, text: str, offset: int, *, any_case: bool, ignore_case: bool = False) -> list[_Span]:
         doc = self.index.nlp.make_doc(text)
         spans = []
         for _, start, end in self.index.matcher(doc):
@@ -104,7 +104,7 @@ class TextLinker:
             candidates = self.index.candidates_for(surface)
             if not any_case and not any(ch.isalnum() for ch in surface):
                 continue  # "$" is a film title, but in prose it is a dollar sign
-            exact = [] if self.config.noisy else [c for c in candidates if c.alias == surface]
+            exact = [] if self.config.noisy or ignore_case else [c for c in candidates if c.alias == surface]
             if exact:
                 chosen, case_exact = exact, True
             elif any_case or commonness(surface.lower()) < self.config.rare_zipf:
@@ -312,7 +312,9 @@ class TextLinker:
         text = " ".join(question.split())
         if not text:
             return []
-        spans = self._spans(text, 0, any_case=True)
+        # A question typed without any capitals carries no case evidence: score it case-neutral.
+        cased = any(ch.isupper() for ch in text) and not self.config.noisy
+        spans = self._spans(text, 0, any_case=True, ignore_case=not cased)
         if self.config.noisy:
             spans += self._fuzzy_spans(text, spans)
         ranked: list[tuple[float, _Span, str, float]] = []
@@ -328,8 +330,8 @@ class TextLinker:
             span_z = (
                 0.9 * len(words)
                 + 0.04 * len(s.surface)
-                + 1.2 * s.case_exact
-                + 0.8 * (s.surface[:1].isupper() and s.start > 0)
+                + 1.2 * (s.case_exact or not cased)
+                + 0.8 * ((s.surface[:1].isupper() and s.start > 0) or not cased)
                 - 0.7 * max(0.0, zipf - 3.5)
                 - 2.5 * vocab
                 - (2.0 if s.method == "alias:fuzzy" else 0.0)
@@ -337,9 +339,10 @@ class TextLinker:
             )
             for c in s.candidates:
                 info = entities[c.iri]
-                fit = 0.0 if not expected else (0.5 if info.types & expected else -0.5)
+                fit = 0.0 if not expected else (1.0 if info.types & expected else -1.0)
                 prior = math.log((info.popularity + 1e-9) / total_pop)
-                ranked.append((span_z + 0.15 * prior + fit, s, c.iri, prior))
+                named = 0.5 * (not cased and c.alias != c.alias.lower())
+                ranked.append((span_z + 0.15 * prior + fit + named, s, c.iri, prior))
         ranked.sort(key=lambda r: (-r[0], r[1].start))
         out: list[Link] = []
         seen: set[str] = set()
