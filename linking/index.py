@@ -37,6 +37,7 @@ class EntityInfo:
     label: str
     types: frozenset[str]
     popularity: float
+    description: str
 
 
 @lru_cache(maxsize=200_000)
@@ -66,7 +67,7 @@ class AliasIndex:
     def __init__(self, catalogue: EntityCatalogue, store: TripleStore):
         self.nlp = spacy.blank("en")
         self.entities: dict[str, EntityInfo] = {
-            e.iri: EntityInfo(e.label, frozenset(e.types), e.popularity) for e in catalogue.entities()
+            e.iri: EntityInfo(e.label, frozenset(e.types), e.popularity, e.description) for e in catalogue.entities()
         }
         self.candidates: dict[str, list[Candidate]] = defaultdict(list)
         texts: set[str] = set()

