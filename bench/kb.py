@@ -15,6 +15,7 @@ movie queries), and the LUBM answers match the reference counts for queries need
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import shutil
@@ -81,20 +82,25 @@ def store_runner(store, query: str):
     return run
 
 
+def timed_load(fn):
+    gc.collect()  # start each load without garbage left by the previous dataset
+    return timed(fn)
+
+
 def bench_dataset(name, files, queries, prefixes, reps, virtuoso, workdir):
     """Load ``files`` into every engine and time ``queries``; returns the dataset's JSON record."""
     record = {"files": [str(f.name) for f in files], "load": {}, "queries": {}}
     console.rule(f"{name}: loading {', '.join(f.name for f in files)}")
 
     ox_store = OxigraphStore(workdir / f"{name}-oxigraph")
-    t, _ = timed(lambda: [ox_store.load(f) for f in files])
+    t, _ = timed_load(lambda: [ox_store.load(f) for f in files])
     record["load"]["oxigraph"] = {"seconds": t, "triples": ox_store.count()}
     mem_store = OxigraphStore()
-    t, _ = timed(lambda: [mem_store.load(f) for f in files])
+    t, _ = timed_load(lambda: [mem_store.load(f) for f in files])
     record["load"]["oxigraph-memory"] = {"seconds": t, "triples": mem_store.count()}
 
     graph = rdflib.Graph()
-    t, _ = timed(lambda: [graph.parse(f, format=RDFLIB_FORMATS[f.suffix]) for f in files])
+    t, _ = timed_load(lambda: [graph.parse(f, format=RDFLIB_FORMATS[f.suffix]) for f in files])
     record["load"]["rdflib"] = {"seconds": t, "triples": len(graph)}
 
     v_store = None
@@ -104,7 +110,7 @@ def bench_dataset(name, files, queries, prefixes, reps, virtuoso, workdir):
         for f in files:
             shutil.copy(f, load_dir / f.name)
         graph_iri = f"http://kgsearch.org/bench/{name}"
-        t, _ = timed(lambda: virtuoso.bulk_load(load_dir, "*", graph_iri))
+        t, _ = timed_load(lambda: virtuoso.bulk_load(load_dir, "*", graph_iri))
         v_store = virtuoso.store(default_graph=graph_iri)
         record["load"]["virtuoso"] = {"seconds": t, "triples": v_store.count()}
 

