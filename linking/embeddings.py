@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from linking.errors import InputTextError, ModelUnavailableError
+from linking.errors import ModelUnavailableError, text_list
 
 #: Names a sentence-transformers model directory to use instead of the packaged default.
 MODEL_ENV = "KGSEARCH_EMBEDDING_MODEL"
@@ -125,12 +125,7 @@ class SentenceTransformerEmbedder:
             InputTextError: ``texts`` is a single string, or holds something that is not a string.
             ModelUnavailableError: sentence-transformers or the model is not installed.
         """
-        if isinstance(texts, str):
-            raise InputTextError("embed() takes a sequence of texts, not one string: use embed([text])")
-        texts = list(texts)
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise InputTextError(f"text {i} is a {type(text).__name__}, not a str")
+        texts = text_list(texts, hint="embed() takes a sequence of texts, not one string: use embed([text])")
         found: dict[str, np.ndarray] = {}
         with self._cache_lock:
             for text in texts:

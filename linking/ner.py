@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from linking.errors import InputTextError, ModelUnavailableError
+from linking.errors import ModelUnavailableError, text_list
 
 #: Names the spaCy pipeline (an installed package or a directory) to use instead of the default.
 MODEL_ENV = "KGSEARCH_NER_MODEL"
@@ -59,12 +59,7 @@ class SpacyNer:
 
     def entities_batch(self, texts: Iterable[str]) -> list[list[Entity]]:
         """The entities of each text, one list per text in input order (spaCy's ``nlp.pipe``)."""
-        if isinstance(texts, str):
-            raise InputTextError("entities_batch() takes an iterable of texts, not one string: use entities(text)")
-        texts = list(texts)
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise InputTextError(f"text {i} is a {type(text).__name__}, not a str")
+        texts = text_list(texts, hint="entities_batch() takes an iterable of texts, not one string: use entities(text)")
         nlp = self._load()
         return [
             [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]

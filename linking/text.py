@@ -187,10 +187,12 @@ class TextLinker:
         """Whether a capitalized word touches the span on either side (``Olivia Wilde`` around ``Wilde``)."""
         before = text[max(0, s.start - 30) : s.start]
         after = text[s.end : s.end + 30]
-        prev_word = before.rsplit(" ", 1)[-1] if before.endswith(" ") is False else ""
-        if before.endswith(" ") and not before.endswith("  "):
-            words = before[:-1].rsplit(" ", 1)
-            prev_word = words[-1] if words else ""
+        if before.endswith("  "):
+            prev_word = ""
+        elif before.endswith(" "):
+            prev_word = before[:-1].rsplit(" ", 1)[-1]
+        else:  # text glued to the span, e.g. an opening quote
+            prev_word = before.rsplit(" ", 1)[-1]
         next_word = after[1:].split(" ", 1)[0] if after.startswith(" ") else ""
         return (prev_word[:1].isupper() and prev_word[-1:].isalpha()) or (
             next_word[:1].isupper() and next_word[:1].isalpha()
