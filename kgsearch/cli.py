@@ -389,5 +389,7 @@ def eval_linking(
     out.print(questions_table(questions))
 
 
+from kgsearch import cli_ask  # noqa: E402,F401  (registers ask, parser, eval metaqa)
+
 if __name__ == "__main__":  # pragma: no cover
     app()

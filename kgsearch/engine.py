@@ -27,6 +27,8 @@ from kg.formats import guess_format, parse_file
 from kg.results import QueryResult
 from kg.store import TripleStore
 from kgsearch.settings import Settings
+from parser.types import ParsedQuery
+from retrieval.types import Answer, Evidence
 
 #: Called as ``progress(path, bytes_read, total_bytes)`` while a file loads.
 LoadProgress = Callable[[Path, int, int], None]
@@ -40,6 +42,19 @@ class LoadReport:
     added: int
     seconds: float
     catalogued: int
+
+
+@dataclass(frozen=True)
+class KbAnswers:
+    """A parsed question and the KB's answers to it."""
+
+    parsed: ParsedQuery
+    answers: list[Answer]
+
+    def as_json(self) -> dict:
+        out = self.parsed.as_json()
+        out["answers"] = [{"iri": a.entity_iri, "label": a.label, "score": round(a.score, 4)} for a in self.answers]
+        return out
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,7 @@ class Engine:
         self.store: TripleStore = self._open_store()
         self.catalogue = EntityCatalogue(settings.home / "catalogue.sqlite")
         self._linker = None
+        self._parser = None
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Engine:
@@ -134,7 +150,7 @@ class Engine:
             if graph is None and added:
                 catalogued = self._update_catalogue(path, formats[path])
             reports.append(LoadReport(path, added, time.perf_counter() - started, catalogued))
-            self._linker = None  # the linker's index no longer matches the catalogue
+            self._linker = self._parser = None  # the linker's index no longer matches the catalogue
         return reports
 
     def _update_catalogue(self, path: Path, fmt: ox.RdfFormat) -> int:
@@ -161,9 +177,42 @@ class Engine:
             self._linker = TextLinker.build(self.catalogue, self.store)
         return self._linker
 
+    def parser(self):
+        """The semantic parser over this home's KB, built on first use (reads the schema once).
+
+        Returns:
+            parser.parser.SemanticParser: With the shipped relation lexicon when it fits the ontology.
+        """
+        if self._parser is None:
+            from parser.parser import SemanticParser
+
+            self._parser = SemanticParser.build(self.store, self.catalogue, self.linker())
+        return self._parser
+
+    def ask(self, question: str, *, limit: int = 100) -> KbAnswers:
+        """Answer a question from the KB: parse it to SPARQL and run it.
+
+        Raises:
+            parser.errors.CannotParseError: The question cannot be mapped to a query (the error
+                says why and how confident the best guess was).
+        """
+        parsed = self.parser().parse(question)
+        return KbAnswers(parsed, self.kb_answers(parsed, limit=limit))
+
+    def kb_answers(self, parsed: ParsedQuery, *, limit: int = 100) -> list[Answer]:
+        """Run a parsed question's SPARQL; each answer carries the query as its KB evidence."""
+        answers = []
+        for rank, (value, label, is_iri) in enumerate(self.parser().execute(parsed, limit=limit), start=1):
+            ev = Evidence("kb", parsed.sparql, "", parsed.confidence, rank)
+            if is_iri:
+                answers.append(Answer(value, parsed.confidence, (ev,), label=label))
+            else:
+                answers.append(Answer(None, parsed.confidence, (ev,), label=label, literal=value))
+        return answers
+
     def rebuild_catalogue(self) -> int:
         """Rebuild every catalogue entry from the store; returns the number of entities."""
-        self._linker = None
+        self._linker = self._parser = None
         return update_catalogue(self.catalogue, self.store).entities
 
     def sparql(self, query: str) -> QueryResult:
