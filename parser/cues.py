@@ -112,6 +112,7 @@ def find_cues(question: str) -> Cues:
     if s and not most:
         word = s.group(1).lower()
         superlative = (word, _SUPERLATIVES[word])
+        taken.append(s.span())
     return Cues(
         count=bool(_COUNT.search(question)),
         filters=tuple(filters),

@@ -35,6 +35,8 @@ from parser.types import ParsedQuery
 from parser.words import CONTENT_STOP, content_words, matched, overlap, wh_noun, wh_word
 
 MAX_QUESTION_CHARS = 1000
+#: Weight of label overlap next to the lexicon's log-probability (tuned on the dev sets).
+LABEL_WEIGHT = 1.0
 #: Lexicons trained for an ontology ship beside this module as ``lexicon-<name>.json``.
 LEXICON_DIR = Path(__file__).resolve().parent
 _PREPOSITION = re.compile(r"^\s*(?:of|in|from|at|for|'s)\s*$", re.I)
@@ -291,7 +293,7 @@ class SemanticParser:
         except Exception:
             return []
         types = frozenset(entity.types)
-        lex = self._lex_scores(text, [topic.span, *qualifier_spans])
+        lex = self._lex_scores(text, [topic.span, *qualifier_spans], cues)
         wh, noun = wh_word(text), wh_noun(_blank(text, [topic.span, *qualifier_spans]))
         if lex is not None:
             steps: dict[str, float] = {}
@@ -310,7 +312,7 @@ class SemanticParser:
             targets = self._targets(types, path)
             fit = self._type_fit(wh, noun, targets)
             if lex is not None:
-                score = lexical + 0.5 * fit + 0.1 * label
+                score = lexical + 0.5 * fit + LABEL_WEIGHT * label
             else:
                 score = label + fit - 0.3 * len(path)
             score += math.log(max(topic.link.score, 1e-3))
@@ -360,7 +362,7 @@ class SemanticParser:
 
     def _conjunctions(self, text, topics: list[Topic], spans, words, cues: Cues) -> list[Candidate]:
         firsts = [next(t for t in topics if t.span == s) for s in spans]
-        lex = self._lex_scores(text, list(spans))
+        lex = self._lex_scores(text, list(spans), cues)
         options = []
         for t in firsts:
             entity = self.catalogue.get(t.link.entity_iri)
@@ -453,10 +455,15 @@ class SemanticParser:
 
     # -- features -----------------------------------------------------------------------------
 
-    def _lex_scores(self, text: str, spans) -> dict[str, float] | None:
+    def _lex_scores(self, text: str, spans, cues: Cues) -> dict[str, float] | None:
+        """Lexicon scores of the question with its entities masked and its constraint words removed.
+
+        The lexicon was learned from questions without constraints; "latest" or "after 1950"
+        say nothing about the relation path.
+        """
         if self.lexicon is None:
             return None
-        return self.lexicon.scores(mask(text, spans))
+        return self.lexicon.scores(mask(_blank(text, cues.spans), spans))
 
     def _step_score(self, step: Step, words: list[str]) -> float:
         return max((overlap(content_words(lex), words) for lex in self.schema.words(step.prop)), default=0.0)
