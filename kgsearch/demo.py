@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 
 from kg.errors import InputFileError
@@ -92,7 +93,15 @@ def run_demo(engine: Engine, console: Console) -> None:
         e = engine.entity(ref)
         console.print(f"[bold]{ref}[/] -> {e.label} <{e.iri}>")
         console.print(f"  {e.description}", style="italic")
+    console.rule("questions to SPARQL")
+    for question in (f"which films did {name} direct after 1950", f"how many films did {name} direct"):
+        result = engine.ask(question, limit=8)
+        console.print(f"[bold]{question}[/]  (confidence {result.parsed.confidence:.2f})")
+        console.print(f"  reading: {escape(result.parsed.explanation)}", highlight=False)
+        console.print(Syntax(result.parsed.sparql, "sparql", theme="ansi_dark", word_wrap=True))
+        console.print("  answers: " + escape(", ".join(a.label for a in result.answers)))
     console.print(
-        f"\nNext: kgsearch sparql 'SELECT ...' --home {engine.settings.home}, kgsearch entity NAME, kgsearch stats",
+        f"\nNext: kgsearch ask 'who directed Jaws' --home {engine.settings.home}, kgsearch sparql 'SELECT ...', "
+        "kgsearch entity NAME, kgsearch stats",
         style="dim",
     )
