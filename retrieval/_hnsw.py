@@ -54,7 +54,9 @@ class HnswVectorIndex:
     One process at a time may open a directory for writing.
 
     Memory is about twice the raw float32 vectors: hnswlib's copy plus the one used for exact
-    search over small candidate sets (``ids=`` filters under ``exact_below`` ids).
+    search over candidate sets: ``ids=`` filters of up to ``exact_below`` ids are scored exactly;
+    larger ones use hnswlib's filtered graph search, which calls back into Python for every node
+    it visits.
 
     Args:
         path: Directory for the index, created if missing; ``None`` keeps it in memory.
@@ -87,7 +89,7 @@ class HnswVectorIndex:
         ef: int = 128,
         capacity: int = 1024,
         num_threads: int = -1,
-        exact_below: int = 10_000,
+        exact_below: int = 20_000,
         autosave: bool = False,
     ) -> None:
         if space not in SPACES:
@@ -195,10 +197,11 @@ class HnswVectorIndex:
             self._check_open()
             if ids is None:
                 return self._knn(query, limit)[0]
-            labels = sorted({self._labels[ref] for ref in check_ids(ids, "ids=") if ref in self._labels})
+            found = [label for label in map(self._labels.get, check_ids(ids, "ids=")) if label is not None]
+            labels = np.unique(np.asarray(found, dtype=np.int64))
             if len(labels) <= max(self.exact_below, limit):
-                return self._exact(query[0], np.asarray(labels, dtype=np.int64), limit)
-            return self._knn(query, limit, allowed=labels)[0]
+                return self._exact(query[0], labels, limit)
+            return self._knn(query, limit, allowed=labels.tolist())[0]
 
     def search_many(self, vectors: np.ndarray, *, limit: int = 10) -> list[list[Hit]]:
         """:meth:`search` for each row of ``vectors``, on ``num_threads`` threads."""
@@ -396,7 +399,9 @@ class HnswVectorIndex:
         """Exact cosine over the given labels, best first (ties by label, i.e. insertion order)."""
         if not len(labels) or limit == 0:
             return []
-        scores = self._vectors[labels] @ query
+        used = len(self._refs)
+        # Gathering rows costs more than scoring them all once the candidates are a quarter of the index.
+        scores = (self._vectors[:used] @ query)[labels] if 4 * len(labels) > used else self._vectors[labels] @ query
         best = np.argsort(-scores, kind="stable")[:limit]
         return to_hits([self._refs[label] for label in labels[best]], scores[best])
 
