@@ -112,3 +112,67 @@ def test_the_model_path_comes_from_the_environment(monkeypatch, tmp_path):
     _skip_without_models()
     with pytest.raises(ModelUnavailableError, match="KGSEARCH_EMBEDDING_MODEL"):
         embedder.embed(["Rebecca"])
+
+
+# bfloat16: the fast path for ingestion (bench/embeddings.py), checked against float32.
+
+#: A long text, past all-MiniLM-L6-v2's 256 word pieces, so that truncation is exercised too.
+LONG = " ".join([REBECCA, LADY_VANISHES, ENCHANTED] * 12)
+TEXTS = [REBECCA, "Hitchcock", LADY_VANISHES, "", UNRELATED, ENCHANTED, LONG]
+
+
+@pytest.fixture(scope="module")
+def bf16_embedder() -> SentenceTransformerEmbedder:
+    _skip_without_models()
+    return SentenceTransformerEmbedder(batch_size=3, precision="bfloat16")
+
+
+def test_bfloat16_vectors_are_unit_float32_rows(bf16_embedder):
+    vectors = bf16_embedder.embed(TEXTS)
+    assert bf16_embedder.compute_precision == "bfloat16"
+    assert vectors.shape == (len(TEXTS), 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_bfloat16_vectors_match_float32_ones(embedder, bf16_embedder):
+    embedder.cache_clear()
+    bf16_embedder.cache_clear()
+    cosines = np.sum(embedder.embed(TEXTS) * bf16_embedder.embed(TEXTS), axis=1)
+    assert cosines.min() >= 0.9999, cosines
+
+
+def test_bfloat16_keeps_the_input_order_and_the_cache(bf16_embedder):
+    bf16_embedder.cache_clear()
+    one_by_one = np.stack([bf16_embedder.embed([text])[0] for text in TEXTS])
+    assert bf16_embedder.cache_info()[:2] == (0, len(TEXTS))
+    np.testing.assert_array_equal(bf16_embedder.embed(TEXTS[::-1]), one_by_one[::-1])  # all from the cache
+    assert bf16_embedder.cache_info().hits == len(TEXTS)
+    bf16_embedder.cache_clear()
+    batched = bf16_embedder.embed(TEXTS)
+    # Batches of other shapes round differently in bfloat16, in about the fourth decimal.
+    np.testing.assert_allclose(batched, one_by_one, atol=2e-3)
+    assert np.sum(batched * one_by_one, axis=1).min() >= 0.9999
+
+
+def test_auto_precision_follows_the_cpu():
+    _skip_without_models()
+    import torch
+
+    native = bool(torch.cpu.get_capabilities().get("avx512_bf16") or torch.cpu.get_capabilities().get("amx_bf16"))
+    assert SentenceTransformerEmbedder(precision="auto").compute_precision == ("bfloat16" if native else "float32")
+    assert SentenceTransformerEmbedder(precision="float32").compute_precision == "float32"
+
+
+def test_the_precision_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("KGSEARCH_EMBEDDING_PRECISION", "bfloat16")
+    assert SentenceTransformerEmbedder().precision == "bfloat16"
+    assert SentenceTransformerEmbedder(precision="float32").precision == "float32"
+    monkeypatch.setenv("KGSEARCH_EMBEDDING_PRECISION", "int8")
+    with pytest.raises(ValueError, match="KGSEARCH_EMBEDDING_PRECISION must be one of float32, bfloat16, auto"):
+        SentenceTransformerEmbedder()
+
+
+def test_an_unknown_precision_is_refused_with_the_valid_ones():
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, auto, not 'fp16'"):
+        SentenceTransformerEmbedder(precision="fp16")
