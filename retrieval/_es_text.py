@@ -19,7 +19,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from retrieval.errors import BackendUnavailableError, QuerySyntaxError, RetrievalError
+from retrieval._es_client import ElasticsearchIndexBase
+from retrieval.errors import QuerySyntaxError, RetrievalError
 from retrieval.text_index import check_document, check_search_args, has_words, split_query
 from retrieval.types import Hit, IndexedDocument
 
@@ -58,7 +59,7 @@ HIGHLIGHT: dict[str, Any] = {
 }
 
 
-class ElasticsearchTextIndex:
+class ElasticsearchTextIndex(ElasticsearchIndexBase):
     """A :class:`~retrieval.text_index.TextIndex` in an Elasticsearch index (created if missing).
 
     Args:
@@ -81,34 +82,20 @@ class ElasticsearchTextIndex:
         title_boost: float = TITLE_BOOST,
         **client_kwargs: Any,
     ):
-        try:
-            import elasticsearch
-        except ImportError as e:
-            raise BackendUnavailableError(
-                "the Elasticsearch text index needs the 'elasticsearch' client, which is not installed; "
-                "pip install 'elasticsearch>=9' or use the tantivy text index"
-            ) from e
-        self._es = elasticsearch
-        self._owns_client = client is None
-        if client is None:
-            if not url:
-                raise BackendUnavailableError("give the Elasticsearch server's url, e.g. http://localhost:9200")
-            client = elasticsearch.Elasticsearch(url, **client_kwargs)
-        self.client = client
-        self.url = url
-        self.index_name = index_name
+        super().__init__(
+            url,
+            index_name,
+            client,
+            what="text index",
+            alternative="the tantivy text index",
+            **client_kwargs,
+        )
         self.title_boost = title_boost
-        self._closed = False
-        self._create_index()
+        with self._calls():
+            self._create(MAPPINGS, SETTINGS)
 
     def __repr__(self) -> str:
         return f"ElasticsearchTextIndex({self.url!r}, {self.index_name!r})"
-
-    def __enter__(self) -> ElasticsearchTextIndex:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -263,56 +250,6 @@ class ElasticsearchTextIndex:
         """Number of documents in the index."""
         with self._calls():
             return int(self.client.count(index=self.index_name)["count"])
-
-    def drop(self) -> None:
-        """Delete the Elasticsearch index and everything in it (tests use this to clean up)."""
-        with self._calls():
-            self.client.indices.delete(index=self.index_name, ignore_unavailable=True)
-
-    def close(self) -> None:
-        """Close the connection if this index opened it; the index is unusable afterwards."""
-        if not self._closed and self._owns_client:
-            self.client.close()
-        self._closed = True
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _create_index(self) -> None:
-        with self._calls():
-            if self.client.indices.exists(index=self.index_name):
-                return
-            try:
-                self.client.indices.create(index=self.index_name, mappings=MAPPINGS, settings=SETTINGS)
-            except self._es.BadRequestError as e:
-                if e.error != "resource_already_exists_exception":  # created meanwhile by another process
-                    raise
-
-    def _calls(self) -> _Calls:
-        if self._closed:
-            raise RetrievalError(f"{self!r} is closed; open a new ElasticsearchTextIndex")
-        return _Calls(self)
-
-
-class _Calls:
-    """Turns client exceptions into retrieval errors that say what to do (the client's stays as ``__cause__``)."""
-
-    def __init__(self, index: ElasticsearchTextIndex):
-        self._index = index
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        es, index = self._index._es, self._index
-        if exc is None or isinstance(exc, RetrievalError):
-            return
-        if isinstance(exc, es.ConnectionError | es.ConnectionTimeout):
-            raise BackendUnavailableError(
-                f"cannot reach Elasticsearch at {index.url or 'the given client'}: {exc}. "
-                "Start the server, or fix the url (KGSEARCH_ES_URL)"
-            ) from exc
-        if isinstance(exc, es.ApiError):
-            raise RetrievalError(f"Elasticsearch index {index.index_name!r}: {exc}") from exc
 
 
 def _snippet(highlight: dict[str, list[str]]) -> str:

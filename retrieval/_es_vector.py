@@ -18,13 +18,13 @@ scores are exact; Elasticsearch 9 would otherwise quantize 384-dimensional vecto
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrieval.errors import BackendUnavailableError, RetrievalError
+from retrieval._es_client import ElasticsearchIndexBase
+from retrieval.errors import RetrievalError
 from retrieval.types import Hit
 from retrieval.vector_index import check_batch, check_ids, check_limit, check_queries, to_hits
 
@@ -40,7 +40,7 @@ INDEX_OPTIONS: dict[str, Any] = {"type": "hnsw"}
 SETTINGS: dict[str, Any] = {"number_of_shards": 1}
 
 
-class ElasticsearchVectorIndex:
+class ElasticsearchVectorIndex(ElasticsearchIndexBase):
     """A :class:`~retrieval.vector_index.VectorIndex` in an Elasticsearch index (created if missing).
 
     Args:
@@ -68,34 +68,19 @@ class ElasticsearchVectorIndex:
         index_options: dict[str, Any] | None = None,
         **client_kwargs: Any,
     ):
-        try:
-            import elasticsearch
-        except ImportError as e:
-            raise BackendUnavailableError(
-                "the Elasticsearch vector index needs the 'elasticsearch' client, which is not installed; "
-                "pip install 'elasticsearch>=9' or use the hnsw vector index"
-            ) from e
-        self._es = elasticsearch
-        self._owns_client = client is None
-        if client is None:
-            if not url:
-                raise BackendUnavailableError("give the Elasticsearch server's url, e.g. http://localhost:9200")
-            client = elasticsearch.Elasticsearch(url, **client_kwargs)
-        self.client = client
-        self.url = url
-        self.index_name = index_name
+        super().__init__(
+            url,
+            index_name,
+            client,
+            what="vector index",
+            alternative="the hnsw vector index",
+            **client_kwargs,
+        )
         self.num_candidates = num_candidates
-        self._closed = False
         self._dim = self._open_index(dim, INDEX_OPTIONS if index_options is None else index_options)
 
     def __repr__(self) -> str:
         return f"ElasticsearchVectorIndex({self.url!r}, {self.index_name!r}, dim={self._dim})"
-
-    def __enter__(self) -> ElasticsearchVectorIndex:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def dim(self) -> int:
@@ -199,19 +184,6 @@ class ElasticsearchVectorIndex:
             knn["filter"] = {"terms": {"_id": list(ids)}}
         return knn
 
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def drop(self) -> None:
-        """Delete the Elasticsearch index and every vector in it (tests use this to clean up)."""
-        with self._calls():
-            self.client.indices.delete(index=self.index_name, ignore_unavailable=True)
-
-    def close(self) -> None:
-        """Close the connection if this index opened it; the index is unusable afterwards."""
-        if not self._closed and self._owns_client:
-            self.client.close()
-        self._closed = True
-
     # -- helpers ---------------------------------------------------------------------------
 
     def _open_index(self, dim: int | None, index_options: dict[str, Any]) -> int:
@@ -219,17 +191,10 @@ class ElasticsearchVectorIndex:
         if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool) or dim < 1):
             raise ValueError(f"dim must be a positive int, not {dim!r}")
         with self._calls():
-            if not self.client.indices.exists(index=self.index_name):
-                if dim is None:
-                    raise RetrievalError(f"Elasticsearch has no index {self.index_name!r}: give dim= to create it")
-                try:
-                    self.client.indices.create(
-                        index=self.index_name, mappings=self.mappings(dim, index_options), settings=SETTINGS
-                    )
-                    return dim
-                except self._es.BadRequestError as e:
-                    if e.error != "resource_already_exists_exception":  # created meanwhile by another process
-                        raise
+            if dim is None and not self.client.indices.exists(index=self.index_name):
+                raise RetrievalError(f"Elasticsearch has no index {self.index_name!r}: give dim= to create it")
+            if dim is not None and self._create(self.mappings(dim, index_options), SETTINGS):
+                return dim
             response = self.client.indices.get_mapping(index=self.index_name)
         (mapping,) = response.body.values()
         field = mapping.get("mappings", {}).get("properties", {}).get("vector", {})
@@ -258,22 +223,6 @@ class ElasticsearchVectorIndex:
             succeeded, errors = helpers.bulk(self.client, actions, raise_on_error=False)
             self.client.indices.refresh(index=self.index_name)
         return succeeded, list(errors) if not isinstance(errors, int) else []
-
-    @contextlib.contextmanager
-    def _calls(self) -> Iterator[None]:
-        """Turn client exceptions into retrieval errors that say what to do (the client's stays as ``__cause__``)."""
-        if self._closed:
-            raise RetrievalError(f"{self!r} is closed; open a new ElasticsearchVectorIndex")
-        es = self._es
-        try:
-            yield
-        except (es.ConnectionError, es.ConnectionTimeout) as e:
-            raise BackendUnavailableError(
-                f"cannot reach Elasticsearch at {self.url or 'the given client'}: {e}. "
-                "Start the server, or fix the url (KGSEARCH_ES_URL)"
-            ) from e
-        except es.ApiError as e:
-            raise RetrievalError(f"Elasticsearch index {self.index_name!r}: {e}") from e
 
 
 def _hits(response: Any) -> list[Hit]:
