@@ -105,19 +105,11 @@ def evaluate(parser, pairs: Iterable[QaPair], name: str, progress: Callable[[], 
 
 
 def evaluate_sets(parser, sets: dict[str, list[QaPair]], *, progress_console=None) -> list[QaResult]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    """Evaluate every set, with the linking evaluation's progress display on ``progress_console``."""
+    from linking.evaluation import progress_bar
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=progress_console,
-        transient=True,
-        disable=progress_console is None or not progress_console.is_terminal,
-    )
     results = []
-    with bar:
+    with progress_bar(progress_console) as bar:
         for name, pairs in sets.items():
             task = bar.add_task(name, total=len(pairs))
             results.append(evaluate(parser, pairs, name, lambda t=task: bar.advance(t)))

@@ -16,6 +16,7 @@ Nothing here is specific to a domain; it reads the ontology and the data.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from kg.catalogue import EntityCatalogue, normalize
+from kg.errors import EntityNotFoundError
 from kg.store import TripleStore
 from linking.types import Link
 from parser.cues import Cues, find_cues
@@ -225,8 +227,8 @@ class SemanticParser:
             for b in kept:
                 if a == b or b in {q.span for q in qualifiers}:
                     continue
-                between = text[min(a[1], b[1]) : max(a[0], b[0])] if a[1] <= b[0] else text[b[1] : a[0]]
-                if a[1] > b[0] or not _PREPOSITION.match(between):
+                # Only "A of/in/from B": the qualifier follows the name it narrows.
+                if a[1] > b[0] or not _PREPOSITION.match(text[a[1] : b[0]]):
                     continue
                 anchor = by_span[b][0].entity_iri
                 connected = self._connected([c.entity_iri for c in cands[:200]], anchor)
@@ -290,7 +292,7 @@ class SemanticParser:
     def _single(self, text, topic: Topic, qualifier_spans, words, cues: Cues) -> list[Candidate]:
         try:
             entity = self.catalogue.get(topic.link.entity_iri)
-        except Exception:
+        except EntityNotFoundError:
             return []
         types = frozenset(entity.types)
         lex = self._lex_scores(text, [topic.span, *qualifier_spans], cues)
@@ -365,7 +367,10 @@ class SemanticParser:
         lex = self._lex_scores(text, list(spans), cues)
         options = []
         for t in firsts:
-            entity = self.catalogue.get(t.link.entity_iri)
+            try:
+                entity = self.catalogue.get(t.link.entity_iri)
+            except EntityNotFoundError:
+                return []
             paths = [p for p in self._signatures(frozenset(entity.types)) if len(p) == 1]
             options.append([(p, self._targets(frozenset(entity.types), p)) for p in paths])
         out = []
@@ -427,6 +432,10 @@ class SemanticParser:
         return graph, tuple(notes), penalty
 
     def _answer_class(self, words: list[str], targets: set[str]) -> str | None:
+        return self._answer_class_of(tuple(words), frozenset(targets))
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019  (the parser lives as long as its engine)
+    def _answer_class_of(self, words: tuple[str, ...], targets: frozenset[str]) -> str | None:
         """A class named in the question that narrows the path's answer types.
 
         Skipped when the hierarchy is incomplete: if an answer type whose label contains the
@@ -495,6 +504,10 @@ class SemanticParser:
         return fit
 
     def _names_class(self, noun: list[str]) -> bool:
+        return self._names_a_class(tuple(noun))
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019
+    def _names_a_class(self, noun: tuple[str, ...]) -> bool:
         classes = {t.iri for t in self.schema.ontology.classes} | set(self.schema.classes())
         return any(overlap(content_words(w), noun, require_all=True) for c in classes for w in self.schema.words(c))
 
