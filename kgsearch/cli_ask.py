@@ -116,9 +116,19 @@ def parser_train(
 
     settings = _settings(home)
     target = out_path or LEXICON_DIR / "lexicon-movies.json"
-    with _engine(home) as engine:
+    from linking.evaluation import progress_bar
+
+    with _engine(home) as engine, progress_bar(err) as bar:
+        task = bar.add_task("labelling the dev questions", total=None)
         try:
-            report = fit_lexicon(engine.store, engine.catalogue, engine.linker(), settings.shared_data, target)
+            report = fit_lexicon(
+                engine.store,
+                engine.catalogue,
+                engine.linker(),
+                settings.shared_data,
+                target,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         except (KgError, ParseError, OSError) as e:
             _fail(e)
     out.print(json.dumps(report))

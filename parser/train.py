@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kg.catalogue import EntityCatalogue, normalize
+from kg.errors import EntityNotFoundError
 from kg.store import TripleStore
 from parser.lexicon import RelationLexicon, mask
 from parser.schema import KbSchema, Step
@@ -185,7 +186,7 @@ def label_questions(
         for iri, span in grounded:
             try:
                 types = catalogue.get(iri).types
-            except Exception:
+            except EntityNotFoundError:
                 continue
             f1, sigs = best_paths(graph, schema, norm_of, iri, types, gold, pair.max_hops, pair.min_hops, last)
             if f1 > best + 1e-9:
@@ -251,9 +252,12 @@ def fit_lexicon(
     shared: Path,
     out: Path,
     *,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, float]:
-    """Label the dev question sets by distant supervision, fit the lexicon, write it to ``out``."""
+    """Label the dev question sets by distant supervision, fit the lexicon, write it to ``out``.
+
+    ``progress(done, total)`` is called as questions are labelled (minutes on the full movie KB).
+    """
     import time
 
     schema = KbSchema.from_store(store)
@@ -263,7 +267,8 @@ def fit_lexicon(
 
     pairs = [p for ps in training_pairs(shared).values() for p in ps]
     t0 = time.time()
-    sup = label_questions(pairs, store, catalogue, schema, ground=ground, progress=progress)
+    report = (lambda i: progress(i, len(pairs))) if progress is not None else None
+    sup = label_questions(pairs, store, catalogue, schema, ground=ground, progress=report)
     lexicon = train_lexicon(sup, min_count=2)
     lexicon.save(out)
     return {
