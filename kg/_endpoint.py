@@ -284,8 +284,8 @@ class SparqlEndpointStore:
             raise SparqlSyntaxError(f"invalid SPARQL update: {form} starts a query; run it with query()")
         self._send(sparql, "INSERT", self._dataset(sparql, update=True))
 
-    def add(self, quads: Iterable[ox.Quad]) -> int:
-        quads = list(quads)
+    def add(self, quads: Iterable[ox.Quad], *, bulk: bool = False) -> int:
+        quads = list(quads)  # always the staged, atomic write: an endpoint has no faster path
         self._write(self._skolemize(quads))
         return len(quads)
 

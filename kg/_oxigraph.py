@@ -70,10 +70,15 @@ class OxigraphStore:
         except OSError as e:
             raise StoreError(f"the update failed: {e}") from e
 
-    def add(self, quads: Iterable[ox.Quad]) -> int:
+    def add(self, quads: Iterable[ox.Quad], *, bulk: bool = False) -> int:
         quads = list(quads)
-        # Store.extend is one transaction: all quads are written or none.
-        self._store.extend(quads)
+        if bulk:
+            # RocksDB SST ingestion: ~1 s per 135k quads whatever the store's size, where a
+            # transaction slows down as the store grows (measured 2.6 -> 6 s by 540k quads).
+            self._store.bulk_extend(quads)
+        else:
+            # Store.extend is one transaction: all quads are written or none.
+            self._store.extend(quads)
         return len(quads)
 
     def load(

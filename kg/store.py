@@ -58,8 +58,14 @@ class TripleStore(Protocol):
         """
         ...
 
-    def add(self, quads: Iterable[ox.Quad]) -> int:
+    def add(self, quads: Iterable[ox.Quad], *, bulk: bool = False) -> int:
         """Add quads in one transaction: all of them are stored or none.
+
+        Args:
+            quads: What to add.
+            bulk: Write through the store's bulk loader where it has one: much faster into a large
+                store, but a crash may leave part of the quads written. Only for writes that the
+                caller redoes idempotently (ingestion replaces a document's provenance by id).
 
         Returns:
             How many quads were given.
