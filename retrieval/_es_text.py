@@ -154,6 +154,7 @@ class ElasticsearchTextIndex(ElasticsearchIndexBase):
         entities: Sequence[str] = (),
         ids: Sequence[str] | None = None,
         syntax: str = "simple",
+        require_all: bool = False,
     ) -> list[Hit]:
         """Rank documents by BM25 over title and text; see :meth:`TextIndex.search`.
 
@@ -163,7 +164,13 @@ class ElasticsearchTextIndex(ElasticsearchIndexBase):
         if limit == 0 or (ids is not None and not ids):
             return []
         body = self.query_body(
-            query, modality=modality, entities=entities, ids=ids, syntax=syntax, title_boost=self.title_boost
+            query,
+            modality=modality,
+            entities=entities,
+            ids=ids,
+            syntax=syntax,
+            title_boost=self.title_boost,
+            require_all=require_all,
         )
         if body is None:
             return []
@@ -198,8 +205,14 @@ class ElasticsearchTextIndex(ElasticsearchIndexBase):
         ids: Sequence[str] | None = None,
         syntax: str = "simple",
         title_boost: float = TITLE_BOOST,
+        require_all: bool = False,
     ) -> dict[str, Any] | None:
-        """The Elasticsearch query for a search, or ``None`` when it can match nothing."""
+        """The Elasticsearch query for a search, or ``None`` when it can match nothing.
+
+        With ``require_all``, each word becomes a ``must`` clause of its own, so that a word may
+        match in the title and another in the text (``operator: and`` on one ``multi_match``
+        would ask for all of them in one field); the sum of the clauses scores as the any-word query.
+        """
         if isinstance(entities, str):
             raise TypeError("entities must be a sequence of IRIs, not one string; wrap it in a list")
         filters: list[dict[str, Any]] = [{"term": {"entities": iri}} for iri in entities]
@@ -215,12 +228,19 @@ class ElasticsearchTextIndex(ElasticsearchIndexBase):
             words, phrases = split_query(query)
             # most_fields sums the title and text scores of each word, as the tantivy backend does.
             should: list[dict[str, Any]] = []
-            if has_words(words):
+            if require_all:
+                # A word that the analyzer drops (a stop word) must not make the whole query match nothing.
+                each = {"fields": fields, "type": "most_fields", "operator": "and", "zero_terms_query": "all"}
+                should += [{"multi_match": {"query": word, **each}} for word in words.split() if has_words(word)]
+            elif has_words(words):
                 should.append({"multi_match": {"query": words, "fields": fields, "type": "most_fields"}})
             for phrase in phrases:
                 title = {"match_phrase": {"title": {"query": phrase, "boost": title_boost}}}
                 should.append({"bool": {"should": [title, {"match_phrase": {"text": phrase}}]}})
-            text_query = {"bool": {"should": should, "minimum_should_match": 1}}
+            if require_all:
+                text_query = {"bool": {"must": should}}
+            else:
+                text_query = {"bool": {"should": should, "minimum_should_match": 1}}
         if text_query is None:
             if not filters:
                 return None

@@ -174,6 +174,7 @@ class TantivyTextIndex:
         entities: Sequence[str] = (),
         ids: Sequence[str] | None = None,
         syntax: str = "simple",
+        require_all: bool = False,
     ) -> list[Hit]:
         """Rank documents by BM25 over title and text; see :meth:`TextIndex.search`.
 
@@ -187,7 +188,7 @@ class TantivyTextIndex:
         if syntax == "native":
             text_query = self._native_query(index, query)
         elif has_words(query):
-            text_query = self._simple_query(query)
+            text_query = self._simple_query(query, require_all)
         else:
             text_query = None
         if text_query is None:
@@ -260,7 +261,7 @@ class TantivyTextIndex:
         out.add_bytes("metadata", metadata.encode("utf-8"))
         return out
 
-    def _simple_query(self, query: str) -> tantivy.Query | None:
+    def _simple_query(self, query: str, require_all: bool = False) -> tantivy.Query | None:
         words, phrases = split_query(query)
         clauses = [
             self._over_fields(tantivy.Query.term_query, self._schema, token) for token in _EN_STEM.analyze(words)
@@ -273,7 +274,9 @@ class TantivyTextIndex:
                 clauses.append(self._over_fields(tantivy.Query.phrase_query, self._schema, tokens))
         if not clauses:
             return None
-        return tantivy.Query.boolean_query([(tantivy.Occur.Should, clause) for clause in clauses])
+        # Must and Should sum the same clause scores, so requiring every term keeps the ranking.
+        occur = tantivy.Occur.Must if require_all else tantivy.Occur.Should
+        return tantivy.Query.boolean_query([(occur, clause) for clause in clauses])
 
     def _over_fields(self, make: Any, schema: tantivy.Schema, words: Any) -> tantivy.Query:
         # The score of a word is the sum of its title and text scores, as tantivy's own query

@@ -38,3 +38,10 @@ class DocumentError(RetrievalError, ValueError):
         self.field = field
         where = [part for part in (doc_id is not None and f"document {doc_id}", field and f"field {field}") if part]
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class TextQueryTooBroadError(RetrievalError, ValueError):
+    """A SPARQL+Text pattern matches more documents (or rows) than allowed; nothing was cut short.
+
+    Add words or ``kgs:contains-entity <IRI>`` patterns to narrow it, or raise the limit.
+    """

@@ -17,6 +17,8 @@ search can ask for word and entity co-occurrence (``ql:contains-word`` / ``ql:co
 [('d2', 1, 'A 1995 <b>heist</b> <b>film</b> directed by Michael Mann'), ('d1', 2, 'A 1940 <b>film</b> directed by Alfred Hitchcock')]
 >>> [h.ref for h in index.search('"directed by"', entities=[hitchcock])]
 ['d1']
+>>> [h.ref for h in index.search("heist films", require_all=True)]  # every word, not any
+['d2']
 >>> [h.ref for h in index.search("", entities=[hitchcock])]    # every document that mentions the entity
 ['d1']
 >>> index.count(), index.get("d2").title
@@ -83,6 +85,7 @@ class TextIndex(Protocol):
         entities: Sequence[str] = (),
         ids: Sequence[str] | None = None,
         syntax: str = "simple",
+        require_all: bool = False,
     ) -> list[Hit]:
         """Rank documents by BM25 over title and text.
 
@@ -97,6 +100,10 @@ class TextIndex(Protocol):
             entities: Keep only documents linked to every one of these entity IRIs.
             ids: Keep only documents with these ids (``None``: no restriction).
             syntax: ``simple`` or ``native`` (the backend's own query language).
+            require_all: In the ``simple`` syntax, keep only documents that contain every word
+                and every phrase of the query, each in the title or the text (QLever's
+                ``ql:contains-word`` with several words); the scores stay those of the default
+                any-word search. Ignored by the ``native`` syntax, which has its own ``AND``.
 
         Returns:
             Hits with ``source="text"``, 1-based ranks, best first, and a snippet of the text

@@ -189,6 +189,32 @@ class TextIndexContract:
     def test_words_and_phrases_combine(self, loaded):
         assert set(self.refs(loaded.search('motel "science fiction"'))) == {"psycho", "alien"}
 
+    def test_require_all_words(self, loaded):
+        # QLever's ql:contains-word "heist Pacino": every word, not any of them.
+        assert set(self.refs(loaded.search("heist Pacino"))) == {"thief", "heat", "poster"}
+        assert self.refs(loaded.search("heist Pacino", require_all=True)) == ["heat"]
+        assert self.refs(loaded.search("heists films", require_all=True)) == ["thief", "heat"]  # stemmed
+        assert loaded.search("heist Hitchcock", require_all=True) == []
+        # One word may match in the title and another in the text.
+        assert self.refs(loaded.search("Mann night", require_all=True)) == ["interview"]
+
+    def test_require_all_phrases(self, loaded):
+        assert self.refs(loaded.search('"directed by" heist', require_all=True)) == ["thief", "heat"]
+        assert self.refs(loaded.search('"bank heist" Mann', require_all=True)) == ["heat"]
+        assert loaded.search('"heist bank" Mann', require_all=True) == []
+        assert self.refs(loaded.search('"Los Angeles" night', require_all=True)) == ["interview"]
+
+    def test_require_all_keeps_scores_and_filters(self, loaded):
+        plain = {h.ref: h.score for h in loaded.search("heist film", limit=10)}
+        strict = {h.ref: h.score for h in loaded.search("heist film", require_all=True)}
+        assert set(strict) == {"heat", "thief"}
+        assert strict == pytest.approx({ref: plain[ref] for ref in strict})
+        assert self.refs(loaded.search("heist film", entities=[PACINO], require_all=True)) == ["heat"]
+        assert sorted(self.refs(loaded.search("", entities=[HITCHCOCK], require_all=True))) == ["psycho", "rebecca"]
+        assert loaded.search("?! ()", require_all=True) == []
+        for query in HOSTILE_QUERIES:
+            assert isinstance(loaded.search(query, require_all=True), list), query
+
     def test_snippets_highlight_and_escape(self, loaded):
         (hit,) = loaded.search("safecracker")
         assert "<b>safecracker</b>" in hit.snippet
