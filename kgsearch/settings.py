@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kg.settings import KgSettings
+from retrieval.backends import RetrievalSettings
 
 #: Where the source checkout keeps the quick-start sample and the ontologies.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +34,13 @@ class Settings:
     Attributes:
         home: Directory holding the store, the catalogue and indexes.
         kg: Triple-store settings (``KGSEARCH_STORE``, ``KGSEARCH_SPARQL_*``).
+        retrieval: Text and vector index backends (``KGSEARCH_TEXT_INDEX``, ``KGSEARCH_VECTOR_INDEX``, ``KGSEARCH_ES_*``).
         shared_data: The benchmark data directory (``KGSEARCH_SHARED_DATA``, default ``../shared/data``).
     """
 
     home: Path
     kg: KgSettings = field(default_factory=KgSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
 
     @classmethod
@@ -47,6 +50,7 @@ class Settings:
         settings = cls(
             home=Path(home).expanduser() if home else default_home(env),
             kg=KgSettings.from_env(env),
+            retrieval=RetrievalSettings.from_env(env),
         )
         if env.get("KGSEARCH_SHARED_DATA"):
             settings = replace(settings, shared_data=Path(env["KGSEARCH_SHARED_DATA"]).expanduser())
