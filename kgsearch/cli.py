@@ -17,6 +17,7 @@ from kg.results import AskResult, Bindings, GraphResult
 from kgsearch.display import shorten, term_text
 from kgsearch.engine import Engine
 from kgsearch.settings import Settings
+from retrieval.errors import RetrievalError
 
 app = typer.Typer(
     help="kgsearch: semantic search over a knowledge graph and documents.",
@@ -142,7 +143,7 @@ def sparql(
     ] = "table",
     home: HomeOption = None,
 ) -> None:
-    """Run a SPARQL query against the knowledge base."""
+    """Run a SPARQL query against the knowledge base (with SPARQL+Text: kgs:contains-word, kgs:contains-entity)."""
     if query == "-":
         query = sys.stdin.read()
     elif query.startswith("@"):
@@ -153,7 +154,7 @@ def sparql(
     with _engine(home) as engine:
         try:
             print_result(engine.sparql(query), fmt)
-        except KgError as e:
+        except (KgError, RetrievalError) as e:
             _fail(e)
 
 
@@ -389,7 +390,7 @@ def eval_linking(
     out.print(questions_table(questions))
 
 
-from kgsearch import cli_ask  # noqa: E402,F401  (registers ask, parser, eval metaqa)
+from kgsearch import cli_ask, cli_search  # noqa: E402,F401  (register ask, parser, eval metaqa, ingest, search)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -50,7 +50,7 @@ def ask(
     limit: Annotated[int, typer.Option(help="Most answers to print per question.")] = 20,
     home: HomeOption = None,
 ) -> None:
-    """Answer questions from the KB: shows the answers and the SPARQL they came from."""
+    """Answer questions from the KB and the ingested documents: answers with evidence, and the SPARQL."""
     if (question is None) == (batch is None):
         _fail(KgError("give a question, or --batch FILE, but not both"))
     try:
@@ -85,21 +85,35 @@ def ask(
             if json_out:
                 print(json.dumps(result.as_json(), ensure_ascii=False))
                 continue
-            parsed = result.parsed
-            out.print(f"[bold]{escape(parsed.question)}[/]")
-            out.print(f"  reading: {escape(parsed.explanation)}", highlight=False)
-            flag = " [yellow](low confidence)[/]" if parsed.low_confidence else ""
-            out.print(f"  confidence: {parsed.confidence:.2f}{flag}")
-            table = Table("answer", "iri", show_edge=False)
-            for a in result.answers:
-                table.add_row(escape(a.label), escape(a.entity_iri or ""))
-            if not result.answers:
-                out.print("  [yellow]no answers in the KB[/]")
-            else:
-                out.print(table)
-            out.print("[dim]" + escape(parsed.sparql) + "[/]", highlight=False)
+            print_answers(result)
     if failed and not batch:
         raise typer.Exit(1)
+
+
+def print_answers(result) -> None:
+    """A hybrid answer list: the reading, its SPARQL, and each answer with its evidence."""
+    from kgsearch.cli_search import highlighted
+
+    parsed = result.parsed
+    out.print(f"[bold]{escape(result.question)}[/]")
+    if parsed is not None:
+        out.print(f"  reading: {escape(parsed.explanation)}", highlight=False)
+        flag = " [yellow](low confidence)[/]" if parsed.low_confidence else ""
+        out.print(f"  confidence: {parsed.confidence:.2f}{flag}")
+    if result.note:
+        out.print(f"  [yellow]{escape(result.note)}[/]")
+    if not result.answers:
+        out.print("  [yellow]no answers[/]")
+    else:
+        table = Table("answer", "sources", "evidence", show_edge=False)
+        for a in result.answers:
+            sources = ", ".join(dict.fromkeys(e.source for e in a.evidence))
+            text = next((e for e in a.evidence if e.source != "kb" and e.snippet), None)
+            shown = f"{escape(text.ref)}: {highlighted(text.snippet)}" if text else ""
+            table.add_row(escape(a.label or a.key), sources, shown)
+        out.print(table)
+    if parsed is not None:
+        out.print("[dim]" + escape(parsed.sparql) + "[/]", highlight=False)
 
 
 @parser_app.command("train")

@@ -12,8 +12,9 @@ kg.errors.EntityNotFoundError: no entity 'http://kgsearch.org/ns/movies#Film' in
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,20 @@ from kg.results import QueryResult
 from kg.store import TripleStore
 from kgsearch.settings import Settings
 from parser.types import ParsedQuery
+from retrieval.backends import has_vector_index, open_text_index, open_vector_index
+from retrieval.hybrid import HybridAnswers, HybridSearcher, SearchResults, document_scorer, fit_text_relations
+from retrieval.ingest import DocumentLedger, IngestProgress, IngestReport
+from retrieval.relations import ClassGazetteer, TextRelationModel
+from retrieval.text_index import TextIndex
 from retrieval.types import Answer, Evidence
+from retrieval.vector_index import VectorIndex
+
+#: Classes with at most this many members have their names read in any case at ingest (genres,
+#: languages, tags), for the text relation model.
+GAZETTEER_CLASS_SIZE = 5000
+
+#: Where a home keeps its text relation model.
+RELATIONS_FILE = "text-relations.json"
 
 #: Called as ``progress(path, bytes_read, total_bytes)`` while a file loads.
 LoadProgress = Callable[[Path, int, int], None]
@@ -42,19 +56,6 @@ class LoadReport:
     added: int
     seconds: float
     catalogued: int
-
-
-@dataclass(frozen=True)
-class KbAnswers:
-    """A parsed question and the KB's answers to it."""
-
-    parsed: ParsedQuery
-    answers: list[Answer]
-
-    def as_json(self) -> dict:
-        out = self.parsed.as_json()
-        out["answers"] = [{"iri": a.entity_iri, "label": a.label, "score": round(a.score, 4)} for a in self.answers]
-        return out
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,12 @@ class Engine:
         self.catalogue = EntityCatalogue(settings.home / "catalogue.sqlite")
         self._linker = None
         self._parser = None
+        self._text_index = None
+        self._vector_index = None
+        self._embedder = None
+        self._ledger = None
+        self._relations = None
+        self._relations_loaded = False
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Engine:
@@ -107,7 +114,11 @@ class Engine:
         self.close()
 
     def close(self) -> None:
-        """Flush and release the store and the catalogue."""
+        """Flush and release the indexes, the store and the catalogue."""
+        for part in (self._vector_index, self._text_index, self._ledger):
+            if part is not None:
+                part.close()
+        self._vector_index = self._text_index = self._ledger = None
         self.catalogue.close()
         self.store.close()
 
@@ -189,15 +200,131 @@ class Engine:
             self._parser = SemanticParser.build(self.store, self.catalogue, self.linker())
         return self._parser
 
-    def ask(self, question: str, *, limit: int = 100) -> KbAnswers:
-        """Answer a question from the KB: parse it to SPARQL and run it.
+    # -- documents ---------------------------------------------------------------------------
+
+    def text_index(self) -> TextIndex:
+        """The full-text index (``KGSEARCH_TEXT_INDEX``; tantivy in the home by default)."""
+        if self._text_index is None:
+            self._text_index = open_text_index(self.settings.retrieval, self.settings.home)
+        return self._text_index
+
+    def embedder(self):
+        """The passage and query embedder (sentence-transformers, the packaged all-MiniLM-L6-v2).
+
+        Precision: ``KGSEARCH_EMBEDDING_PRECISION``, else ``auto`` (bfloat16 where the CPU has it).
+        """
+        if self._embedder is None:
+            from linking.embeddings import PRECISION_ENV, SentenceTransformerEmbedder
+
+            self._embedder = SentenceTransformerEmbedder(precision=os.environ.get(PRECISION_ENV) or "auto")
+        return self._embedder
+
+    def vector_index(self, *, create: bool = False) -> VectorIndex | None:
+        """The passage vector index, or ``None`` when turned off (or, unless ``create``, when empty)."""
+        if self._vector_index is None:
+            settings, home = self.settings.retrieval, self.settings.home
+            if settings.vector_index == "none" or not (create or has_vector_index(settings, home)):
+                return None
+            dim = self.embedder().dim if create and not has_vector_index(settings, home) else None
+            self._vector_index = open_vector_index(settings, home, dim)
+        return self._vector_index
+
+    def ledger(self) -> DocumentLedger:
+        """The record of ingested documents and their mention contexts (``ingest.sqlite``)."""
+        if self._ledger is None:
+            self._ledger = DocumentLedger(self.settings.home / "ingest.sqlite")
+        return self._ledger
+
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        progress: IngestProgress | None = None,
+        vectors: bool = True,
+    ) -> IngestReport:
+        """Link and index documents: text files, JSON Lines, or folders of them.
+
+        Documents already ingested with the same content are skipped; changed ones are replaced.
+        Afterwards the text relation model is refitted from the KB and all mention contexts.
+
+        Args:
+            paths: Files or folders (see :mod:`retrieval.sources`).
+            progress: Called with the number of documents read so far.
+            vectors: Also embed passages (slow on CPU: about 130 passages/s on 2 cores).
 
         Raises:
-            parser.errors.CannotParseError: The question cannot be mapped to a query (the error
-                says why and how confident the best guess was).
+            SourceError: A path is missing or of an unknown kind (nothing is ingested).
         """
-        parsed = self.parser().parse(question)
-        return KbAnswers(parsed, self.kb_answers(parsed, limit=limit))
+        from retrieval.ingest import Ingester
+        from retrieval.sources import check_paths, read_sources
+
+        paths = check_paths(list(paths))
+        vector_index = self.vector_index(create=True) if vectors else None
+        ingester = Ingester(
+            store=self.store,
+            linker=self.linker(),
+            text_index=self.text_index(),
+            ledger=self.ledger(),
+            vector_index=vector_index,
+            embedder=self.embedder() if vector_index is not None else None,
+            gazetteer=self.gazetteer(),
+        )
+        report = ingester.ingest(read_sources(paths), progress=progress)
+        if report.added or report.updated:
+            started = time.perf_counter()
+            self.fit_text_relations()
+            report.timings["relations"] = time.perf_counter() - started
+        return report
+
+    def gazetteer(self) -> ClassGazetteer:
+        """Names of the members of the KB's small classes (at most :data:`GAZETTEER_CLASS_SIZE` members)."""
+        small = [c for c, n in self.catalogue.type_counts().items() if n <= GAZETTEER_CLASS_SIZE]
+        return ClassGazetteer.from_store(self.store, small)
+
+    def fit_text_relations(self) -> TextRelationModel:
+        """Refit the text relation model from the KB's facts and the ingested mention contexts; saved in the home."""
+        model = fit_text_relations(self.store, self.catalogue, self.ledger().contexts(), self.parser().schema)
+        model.save(self.settings.home / RELATIONS_FILE)
+        self._relations, self._relations_loaded = model, True
+        return model
+
+    def relation_model(self) -> TextRelationModel | None:
+        """The text relation model fitted at the last ingest, or ``None``."""
+        if not self._relations_loaded:
+            path = self.settings.home / RELATIONS_FILE
+            self._relations = TextRelationModel.load(path) if path.exists() else None
+            self._relations_loaded = True
+        return self._relations
+
+    def hybrid(self) -> HybridSearcher:
+        """Search and ask over the KB and the ingested documents."""
+        return HybridSearcher(
+            store=self.store,
+            catalogue=self.catalogue,
+            text_index=self.text_index(),
+            contexts=self.ledger().contexts,
+            parser=self.parser(),
+            vector_index=self.vector_index(),
+            embedder=self.embedder() if self.vector_index() is not None else None,
+            relations=self.relation_model(),
+            document_scorer=document_scorer(),
+        )
+
+    def search(self, query: str, *, limit: int = 10, entities: Sequence[str] = ()) -> SearchResults:
+        """Documents (BM25 and vectors fused) and entities for a keyword query, with evidence.
+
+        ``entities`` keeps only documents that mention all of these entity IRIs.
+        """
+        return self.hybrid().search(query, limit=limit, entities=entities)
+
+    def ask(self, question: str, *, limit: int = 100) -> HybridAnswers:
+        """Answer a question from the KB and the ingested documents, fused (KB answers first when sure).
+
+        Raises:
+            parser.errors.CannotParseError: The question is empty or too long, or it names no KB
+                entity and there are no documents to answer it from.
+        """
+        return self.hybrid().ask(question, limit=limit)
 
     def kb_answers(self, parsed: ParsedQuery, *, limit: int = 100) -> list[Answer]:
         """Run a parsed question's SPARQL; each answer carries the query as its KB evidence."""
@@ -216,11 +343,18 @@ class Engine:
         return update_catalogue(self.catalogue, self.store).entities
 
     def sparql(self, query: str) -> QueryResult:
-        """Run a SPARQL 1.1 query on the store.
+        """Run a SPARQL 1.1 query on the store; SPARQL+Text patterns (``kgs:contains-word``,
+        ``kgs:contains-entity``, ``kgs:text-score``) are answered from the text index.
 
         Raises:
             SparqlSyntaxError: The query does not parse.
+            QuerySyntaxError: A text pattern is misused (the message says how).
+            TextQueryTooBroadError: Text patterns match too many documents; add words or entities.
         """
+        from retrieval.sparql_text import TextSparql, has_text_patterns
+
+        if has_text_patterns(query):
+            return TextSparql(self.store, self.text_index()).query(query)
         return self.store.query(query)
 
     def entity(self, ref: str) -> Entity:

@@ -120,13 +120,9 @@ class SemanticParser:
         """
         ranked, text, cues = self.candidates(question)
         best_guess = ranked[0] if ranked else None
-        checked = 0
-        for cand in ranked:
-            if checked >= 6:
-                break
-            checked += 1
-            if self._has_answers(cand.graph):
-                return self._parsed(text, cand, ranked, cues)
+        answered = self._first_answered(ranked)
+        if answered is not None:
+            return self._parsed(text, answered, ranked, cues)
         reason = "no candidate query has answers in the KB"
         if best_guess is None:
             reason = "no relation of the KB connects the entities found to an answer"
@@ -136,6 +132,36 @@ class SemanticParser:
             best_guess.score if best_guess else 0.0,
             best_guess.graph.sparql() if best_guess else None,
         )
+
+    def readings(self, question: str) -> tuple[ParsedQuery | None, ParsedQuery | None]:
+        """The best reading of a question whether or not the KB answers it, and the best one it answers.
+
+        Where the KB lacks a fact, the first is the right reading with no answers and the second a
+        lesser one (or ``None``): hybrid answering reads the first from the text and weighs the
+        second by its lower confidence.
+
+        Raises:
+            CannotParseError: Empty or overlong question, or no KB entity found.
+        """
+        ranked, text, cues = self.candidates(question)
+        if not ranked:
+            return None, None
+        answered = self._first_answered(ranked)
+        best = self._parsed(text, ranked[0], ranked, cues)
+        if answered is ranked[0]:
+            return best, best
+        if answered is None:
+            return best, None
+        lesser = self._parsed(text, answered, ranked, cues)
+        # Its confidence is relative to the best reading, not only to its own topic's readings.
+        return best, replace(lesser, confidence=lesser.confidence * math.exp(answered.score - ranked[0].score))
+
+    def _first_answered(self, ranked: list[Candidate]) -> Candidate | None:
+        """The best of the first six candidates whose query has answers in the KB."""
+        for cand in ranked[:6]:
+            if self._has_answers(cand.graph):
+                return cand
+        return None
 
     def execute(self, parsed: ParsedQuery, *, limit: int = 100) -> list[tuple[str, str, bool]]:
         """Run a parsed question's SPARQL: ``(iri or lexical value, label, is_iri)`` per answer.

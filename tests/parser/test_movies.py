@@ -151,11 +151,9 @@ def test_ask_cli_json_and_batch(movies, tmp_path):
         assert r.exit_code == 0, r.output
         obj = json.loads(r.output)
         assert set(obj) >= {"question", "sparql", "confidence", "answers"}
-        assert obj["answers"][0] == {
-            "iri": f"{P}Steven_Spielberg",
-            "label": "Steven Spielberg",
-            "score": obj["answers"][0]["score"],
-        }
+        top = obj["answers"][0]
+        assert (top["iri"], top["label"], top["literal"]) == (f"{P}Steven_Spielberg", "Steven Spielberg", None)
+        assert top["evidence"][0]["source"] == "kb" and top["evidence"][0]["ref"] == obj["sparql"]
         batch = tmp_path / "q.jsonl"
         batch.write_text('{"question": "who directed Jaws"}\nwho wrote Rebecca\nzzzz qqqq\n', encoding="utf-8")
         r = runner.invoke(app, ["ask", "--json", "--batch", str(batch), "--home", str(home)])

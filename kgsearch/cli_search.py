@@ -1,0 +1,109 @@
+"""Documents on the command line: ``kgsearch ingest`` and ``kgsearch search``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from kg.errors import KgError
+from kgsearch.cli import HomeOption, _engine, _fail, app, err, out
+from linking.errors import LinkingError
+from retrieval.errors import RetrievalError
+from retrieval.sources import SourceError
+
+#: Problems listed one by one after an ingest; the rest are counted.
+SHOWN_PROBLEMS = 20
+
+_TAG = re.compile(r"</?b>")
+
+
+def highlighted(snippet: str) -> str:
+    """A ``<b>``-highlighted HTML snippet as rich markup (bold), everything else escaped."""
+    import html
+
+    parts = _TAG.split(snippet)
+    tags = _TAG.findall(snippet)
+    outp = escape(html.unescape(parts[0]))
+    for tag, part in zip(tags, parts[1:], strict=True):
+        outp += ("[bold yellow]" if tag == "<b>" else "[/]") + escape(html.unescape(part))
+    return outp
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Text files (.txt, .md), JSON Lines (.jsonl), or folders.")],
+    no_vectors: Annotated[bool, typer.Option("--no-vectors", help="Skip passage embeddings (BM25 only).")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Link documents to the KB and index them: text, entity ids, passage vectors, mention provenance.
+
+    Re-running skips documents already ingested with the same content; a document whose id was
+    ingested with other content replaces it. Bad documents are reported with file and line.
+    """
+    from linking.evaluation import progress_bar
+    from retrieval.sources import count_documents
+
+    try:
+        total = count_documents(paths)
+    except SourceError as e:
+        _fail(e)
+    with _engine(home) as engine, progress_bar(err) as bar:
+        task = bar.add_task("ingesting", total=total)
+        try:
+            report = engine.ingest(
+                paths, vectors=not no_vectors, progress=lambda done: bar.update(task, completed=done)
+            )
+        except (SourceError, KgError, LinkingError, RetrievalError, OSError) as e:
+            _fail(e)
+    if json_out:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+        return
+    out.print(
+        f"ingested {report.added:,} new and {report.updated:,} updated documents "
+        f"({report.links:,} entity links); {report.unchanged:,} unchanged; "
+        f"{len(report.failed):,} failed; {report.seconds:.1f} s"
+    )
+    for problem in report.failed[:SHOWN_PROBLEMS]:
+        err.print(f"[red]skipped[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
+    if len(report.failed) > SHOWN_PROBLEMS:
+        err.print(f"... and {len(report.failed) - SHOWN_PROBLEMS:,} more (use --json for all)")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help='Words and "quoted phrases".')],
+    limit: Annotated[int, typer.Option(help="Documents (and entities) to show.")] = 10,
+    entity: Annotated[
+        list[str] | None, typer.Option(help="Keep documents that mention this entity (IRI or name); repeatable.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Search the ingested documents (BM25 and embeddings fused); shows documents and the entities they mention."""
+    with _engine(home) as engine:
+        try:
+            iris = [engine.entity(e).iri for e in entity or []]
+            results = engine.search(query, limit=limit, entities=iris)
+        except (KgError, LinkingError, RetrievalError) as e:
+            _fail(e)
+    if json_out:
+        print(json.dumps(results.as_json(), ensure_ascii=False))
+        return
+    if not results.documents:
+        out.print("[yellow]no documents match[/]")
+        return
+    table = Table("#", "document", "snippet", "sources", show_edge=False, show_lines=True)
+    for rank, doc in enumerate(results.documents, start=1):
+        sources = ", ".join(f"{e.source} #{e.rank}" for e in doc.evidence)
+        table.add_row(str(rank), escape(doc.title or doc.id), highlighted(doc.snippet), sources)
+    out.print(table)
+    if results.entities:
+        names = ", ".join(escape(e.label) for e in results.entities)
+        out.print(f"[bold]entities:[/] {names}", highlight=False)
