@@ -44,6 +44,16 @@ SELECT ?actor (COUNT(DISTINCT ?f) AS ?films) WHERE {{
 }} GROUP BY ?actor ORDER BY DESC(?films) ?actor LIMIT 8"""
 )
 
+TEXT_QUERY = (
+    PREFIXES
+    + """PREFIX kgs: <http://kgsearch.org/ns/kgs#>
+# SPARQL+Text: films whose documents mention "murder", with their directors, by text score
+SELECT ?name ?director (MAX(?score) AS ?text_score) WHERE {
+  ?doc kgs:contains-word "murder" ; kgs:contains-entity ?film ; kgs:text-score ?score .
+  ?film a movies:Film ; rdfs:label ?name ; movies:directedBy/rdfs:label ?director .
+} GROUP BY ?name ?director ORDER BY DESC(?text_score) LIMIT 5"""
+)
+
 GENRES = (
     PREFIXES
     + """# Genres of films released after 2000
@@ -65,6 +75,13 @@ def ensure_sample(engine: Engine, console: Console) -> None:
         if not path.is_file():
             raise InputFileError(f"{path}: not found; run kgsearch demo from a source checkout (pip install -e .)")
     load_files(engine, [ONTOLOGY, SAMPLE])
+
+
+def _plain(snippet: str) -> str:
+    """A ``<b>``-highlighted snippet as rich markup."""
+    from kgsearch.cli_search import highlighted
+
+    return highlighted(snippet)
 
 
 def _show(engine: Engine, console: Console, query: str) -> object:
@@ -100,8 +117,30 @@ def run_demo(engine: Engine, console: Console) -> None:
         console.print(f"  reading: {escape(result.parsed.explanation)}", highlight=False)
         console.print(Syntax(result.parsed.sparql, "sparql", theme="ansi_dark", word_wrap=True))
         console.print("  answers: " + escape(", ".join(a.label for a in result.answers)))
+    console.rule("documents: ingest, search, SPARQL+Text, answers with evidence")
+    from kgsearch.datasets import DOCS_SAMPLE
+
+    report = engine.ingest([DOCS_SAMPLE], vectors=False)
+    console.print(
+        f"{DOCS_SAMPLE.name}: {report.added + report.updated:,} documents ingested, "
+        f"{report.unchanged:,} already there, {report.links:,} entity links"
+    )
+    results = engine.search("shark island police chief", limit=3)
+    for doc in results.documents:
+        console.print(f"[bold]{escape(doc.title)}[/]  " + _plain(doc.snippet), highlight=False)
+    _show(engine, console, TEXT_QUERY)
+    question = "who directed Jaws"
+    answers = engine.ask(question, limit=3).answers
+    console.print(f"[bold]{question}[/]")
+    for a in answers:
+        sources = ", ".join(dict.fromkeys(e.source for e in a.evidence))
+        text = next((e for e in a.evidence if e.source == "text"), None)
+        line = f"  {escape(a.label)} [dim]({sources})[/]"
+        if text is not None:
+            line += "  " + _plain(text.snippet)
+        console.print(line, highlight=False)
     console.print(
         f"\nNext: kgsearch ask 'who directed Jaws' --home {engine.settings.home}, kgsearch sparql 'SELECT ...', "
-        "kgsearch entity NAME, kgsearch stats",
+        "kgsearch search WORDS, kgsearch ingest FILES, kgsearch entity NAME, kgsearch stats",
         style="dim",
     )
