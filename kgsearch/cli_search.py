@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from kg.errors import KgError
-from kgsearch.cli import HomeOption, _engine, _fail, app, err, out
-from linking.errors import LinkingError
+from kgsearch.cli import HomeOption, _engine, _fail, _settings, app, err, eval_app, out
+from linking.errors import LinkingError, ModelUnavailableError
 from retrieval.errors import RetrievalError
 from retrieval.sources import SourceError
 
@@ -60,6 +60,8 @@ def ingest(
             report = engine.ingest(
                 paths, vectors=not no_vectors, progress=lambda done: bar.update(task, completed=done)
             )
+        except ModelUnavailableError as e:
+            _fail(ModelUnavailableError(f"{e}; or ingest without embeddings: kgsearch ingest --no-vectors"))
         except (SourceError, KgError, LinkingError, RetrievalError, OSError) as e:
             _fail(e)
     if json_out:
@@ -107,3 +109,47 @@ def search(
     if results.entities:
         names = ", ".join(escape(e.label) for e in results.entities)
         out.print(f"[bold]entities:[/] {names}", highlight=False)
+
+
+@eval_app.command("scifact")
+def eval_scifact(
+    split: Annotated[str, typer.Option(help="train (for tuning) or test (for reporting).")] = "test",
+    dense: Annotated[
+        bool, typer.Option("--dense/--no-dense", help="Also run dense and hybrid (embeds 5,183 abstracts).")
+    ] = True,
+    home: HomeOption = None,
+) -> None:
+    """nDCG@10 and recall@100 of BM25, dense and hybrid retrieval on SciFact (BEIR format, ../shared/data/scifact).
+
+    Hybrid uses the shipped document fusion (fitted on the train queries). bench/retrieval_scifact.py
+    adds RRF variants, refits the weights and writes JSON.
+    """
+    from dataclasses import replace
+
+    from linking.embeddings import PRECISION_ENV, SentenceTransformerEmbedder
+    from retrieval.beir import DenseRetriever, HybridRetriever, build_text_index, evaluate, read_corpus, read_queries
+    from retrieval.hybrid import document_scorer
+
+    settings = _settings(home)
+    directory = settings.shared_data / "scifact"
+    try:
+        corpus, queries = read_corpus(directory), read_queries(directory, split)
+        results = {}
+        with build_text_index(corpus) as bm25:
+            results["bm25"] = evaluate(bm25, queries)
+            if dense:
+                import os
+
+                embedder = SentenceTransformerEmbedder(precision=os.environ.get(PRECISION_ENV) or "auto")
+                err.print(f"embedding {len(corpus):,} abstracts ...")
+                vectors = DenseRetriever.build(corpus, embedder)
+                results["dense"] = evaluate(vectors, queries)
+                hybrid = HybridRetriever({"text": bm25, "vector": vectors})
+                results["hybrid (RRF)"] = evaluate(hybrid, queries)
+                results["hybrid (fitted)"] = evaluate(replace(hybrid, scorer=document_scorer()), queries)
+    except (RetrievalError, LinkingError, OSError) as e:
+        _fail(e)
+    table = Table("method", "nDCG@10", "recall@100", "p50 ms", title=f"SciFact {split} ({len(queries)} queries)")
+    for name, r in results.items():
+        table.add_row(name, f"{r.ndcg:.4f}", f"{r.recall:.4f}", f"{r.latency_percentile(50):.1f}")
+    out.print(table)
