@@ -82,6 +82,7 @@ class AnswerSources:
     kb_reading: ParsedQuery | None
     rankings: dict[str, list[Candidate]]
     timings: dict[str, float]
+    text_is_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,7 @@ class HybridSearcher:
         t = time.perf_counter()
         answer_types = self._answer_types(best)
         text = self._relation_candidates(best) if best is not None else None
+        text_is_read = text is not None
         if text is None:
             text = self._document_candidates(question, best, answer_types)
         rankings["text"] = text
@@ -264,13 +266,17 @@ class HybridSearcher:
         if best is None or best.graph is None or not best.graph.count:
             rankings["vector"] = self._vector_candidates(question, best, answer_types)
         timings["vector"] = time.perf_counter() - t
-        return AnswerSources(best, kb_reading, rankings, timings)
+        return AnswerSources(best, kb_reading, rankings, timings, text_is_read)
 
     def fuse(self, sources: AnswerSources, *, limit: int = 10, only: Sequence[str] | None = None) -> list[Answer]:
         """Fuse the sources' answers (``only`` some of them), the KB's weight scaled by the reading's confidence."""
         weights = dict(self.answer_scorer.weights)
         if sources.kb_reading is not None:
             weights["kb"] = self.answer_scorer.weight("kb") * sources.kb_reading.confidence
+        if sources.text_is_read and sources.rankings.get("text"):
+            # Relation-read answers carry calibrated probabilities: weigh the source by its best one,
+            # as the KB is weighed by the parser's confidence (min-max would lift a weak list to 1).
+            weights["text"] = self.answer_scorer.weight("text") * sources.rankings["text"][0].evidence.score
         scorer = HybridScorer(weights, method=self.answer_scorer.method, k=self.answer_scorer.k)
         picked = {s: c for s, c in sources.rankings.items() if c and (only is None or s in only)}
         return scorer.fuse(picked, limit=limit)

@@ -152,7 +152,8 @@ def mention_contexts(
 ) -> list[MentionContext]:
     """The contexts of every entity and year mentioned in a document, except its subject itself.
 
-    Names of small classes found by ``gazetteer`` count as mentions where no link covers them.
+    Names of small classes found by ``gazetteer`` count as mentions too, also where a link covers
+    them with another entity.
     """
     subject = document_subject(title, links)
     if subject is None:
@@ -171,8 +172,11 @@ def mention_contexts(
         else:
             mentions.append((start, end, link.entity_iri, None))
     if gazetteer is not None:
+        # A name may also be a member of a small class ("raoul walsh" the tag, besides the person):
+        # both are candidates, and the relation model tells which relation each context states.
+        linked = {(link.mention.span, link.entity_iri) for link in links if link.mention.span}
         for start, end, iri in gazetteer.find(text):
-            if iri != subject and not any(a < end and start < b for a, b in taken):
+            if iri != subject and ((start, end), iri) not in linked:
                 mentions.append((start, end, iri, None))
     for m in _YEAR.finditer(text):
         if not any(a <= m.start() < b for a, b in taken):
