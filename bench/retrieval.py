@@ -92,7 +92,7 @@ def run_incomplete(kb_home: Path, shared: Path, tmp: Path, split: str, limit: in
             searcher = engine.hybrid()
             with progress_bar(console) as bar:
                 task = bar.add_task(f"questions ({setting})", total=len(questions))
-                scores = evaluate(searcher, questions, progress=lambda: bar.advance(task))
+                scores = evaluate(searcher, questions, progress=lambda t=task: bar.advance(t))
             results[setting] = {
                 "facts_deleted": deleted,
                 "ingest": ingested,

@@ -16,7 +16,7 @@ other jobs on the machine disturb less. Queries are embedded on ``--query-thread
 other (p50 83 ms, p95 816 ms, against 15 and 21 ms on one thread, measured while writing this).
 The fitted ``norm`` settings are saved to retrieval/fusion-documents.json.
 
-Corpus vectors are cached in ``--cache`` (default /tmp/kgsearch-bench-scifact), keyed by model,
+Corpus vectors are cached in ``--cache`` (default ``kgsearch-bench-scifact`` in the system temporary directory), keyed by model,
 precision and corpus, so a rerun skips the minute of embedding; the cache is for this bench only.
 
 Run: ``python bench/retrieval_scifact.py [--quick]``. Prints the table and writes
@@ -35,6 +35,7 @@ import os
 import platform
 import random
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -66,7 +67,7 @@ from retrieval.fusion import HybridScorer  # noqa: E402
 from retrieval.types import IndexedDocument  # noqa: E402
 
 console = Console(width=None if sys.stdout.isatty() else 150)
-CACHE = Path("/tmp/kgsearch-bench-scifact")
+CACHE = Path(tempfile.gettempdir()) / "kgsearch-bench-scifact"
 FUSION_OUT = ROOT / "retrieval" / "fusion-documents.json"
 TARGETS = {"bm25": 0.68, "hybrid": 0.72}
 PUBLISHED = {"bm25 (BEIR, Anserini)": 0.665, "all-MiniLM-L6-v2": 0.645}

@@ -28,13 +28,11 @@ from kg.formats import guess_format, parse_file
 from kg.results import QueryResult
 from kg.store import TripleStore
 from kgsearch.settings import Settings
-from parser.types import ParsedQuery
 from retrieval.backends import has_vector_index, open_text_index, open_vector_index
 from retrieval.hybrid import HybridAnswers, HybridSearcher, SearchResults, document_scorer, fit_text_relations
 from retrieval.ingest import DocumentLedger, IngestProgress, IngestReport
 from retrieval.relations import ClassGazetteer, TextRelationModel
 from retrieval.text_index import TextIndex
-from retrieval.types import Answer, Evidence
 from retrieval.vector_index import VectorIndex
 
 #: Classes with at most this many members have their names read in any case at ingest (genres,
@@ -325,17 +323,6 @@ class Engine:
                 entity and there are no documents to answer it from.
         """
         return self.hybrid().ask(question, limit=limit)
-
-    def kb_answers(self, parsed: ParsedQuery, *, limit: int = 100) -> list[Answer]:
-        """Run a parsed question's SPARQL; each answer carries the query as its KB evidence."""
-        answers = []
-        for rank, (value, label, is_iri) in enumerate(self.parser().execute(parsed, limit=limit), start=1):
-            ev = Evidence("kb", parsed.sparql, "", parsed.confidence, rank)
-            if is_iri:
-                answers.append(Answer(value, parsed.confidence, (ev,), label=label))
-            else:
-                answers.append(Answer(None, parsed.confidence, (ev,), label=label, literal=value))
-        return answers
 
     def rebuild_catalogue(self) -> int:
         """Rebuild every catalogue entry from the store; returns the number of entities."""

@@ -49,7 +49,7 @@ from typing import Any
 
 from kg.store import TripleStore
 from linking.types import Document, Link
-from retrieval.errors import DocumentError, RetrievalError
+from retrieval.errors import DocumentError
 from retrieval.provenance import delete_documents_update, provenance_quads
 from retrieval.relations import (
     ClassGazetteer,
@@ -344,6 +344,3 @@ def _problem(doc: SourceDocument) -> SourceProblem | None:
     if not doc.text.strip():
         return SourceProblem(doc.origin, doc.id, "text", "the document is empty")
     return None
-
-
-__all__ = ["CHECKPOINT", "DocumentLedger", "IngestReport", "Ingester", "RetrievalError", "passage"]
