@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -14,13 +15,21 @@ from kg.results import AskResult, Bindings, GraphResult, QueryResult
 from kg.store import ProgressCallback
 
 
-def materialize(result) -> QueryResult:
-    """Copy a pyoxigraph query result into kgsearch's result types."""
+def materialize(result, cap: int | None = None) -> QueryResult:
+    """Copy a pyoxigraph query result into kgsearch's result types.
+
+    With ``cap``, at most that many solutions or triples are read (evaluation is lazy, so the
+    rest is never computed) and the result is marked ``truncated`` when there were more.
+    """
     if isinstance(result, ox.QueryBoolean):
         return AskResult(bool(result))
+    items = list(result if cap is None else islice(result, cap + 1))
+    truncated = cap is not None and len(items) > cap
+    if truncated:
+        del items[cap:]
     if isinstance(result, ox.QuerySolutions):
-        return Bindings(tuple(v.value for v in result.variables), tuple(tuple(s) for s in result))
-    return GraphResult(tuple(result))
+        return Bindings(tuple(v.value for v in result.variables), tuple(tuple(s) for s in items), truncated)
+    return GraphResult(tuple(items), truncated)
 
 
 def _graph_node(graph: str | None):

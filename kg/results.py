@@ -118,10 +118,13 @@ class Bindings:
     Attributes:
         variables: Projected variable names, without the ``?``.
         rows: One tuple per solution, aligned with ``variables``; ``None`` where unbound.
+        truncated: More solutions existed than a row cap let through; JSON output then carries
+            ``"truncated": true`` beside ``head`` and ``results``.
     """
 
     variables: tuple[str, ...]
     rows: tuple[tuple[Term | None, ...], ...]
+    truncated: bool = False
 
     def __iter__(self) -> Iterator[tuple[Term | None, ...]]:
         return iter(self.rows)
@@ -154,6 +157,8 @@ class Bindings:
                     ]
                 },
             }
+            if self.truncated:
+                doc["truncated"] = True
             return json.dumps(doc, ensure_ascii=False).encode()
         if fmt == "tsv":
             lines = ["\t".join(f"?{v}" for v in self.variables)]
@@ -203,9 +208,10 @@ class AskResult:
 
 @dataclass(frozen=True)
 class GraphResult:
-    """Triples produced by ``CONSTRUCT`` or ``DESCRIBE``."""
+    """Triples produced by ``CONSTRUCT`` or ``DESCRIBE``; ``truncated`` when a cap cut them short."""
 
     triples: tuple[ox.Triple, ...]
+    truncated: bool = False
 
     def __iter__(self) -> Iterator[ox.Triple]:
         return iter(self.triples)

@@ -16,7 +16,7 @@ from kg.errors import KgError
 from kg.results import AskResult, Bindings, GraphResult
 from kgsearch.display import shorten, term_text
 from kgsearch.engine import Engine
-from kgsearch.settings import Settings
+from kgsearch.settings import ServerSettings, Settings
 from retrieval.errors import RetrievalError
 
 app = typer.Typer(
@@ -235,8 +235,12 @@ def datasets_build(
 
 
 @app.command()
-def demo(home: HomeOption = None) -> None:
-    """Build the sample movie KB (if not yet loaded) and show what kgsearch answers."""
+def demo(
+    home: HomeOption = None,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="End by serving the console.")] = True,
+    port: Annotated[int, typer.Option("--port", help="Port for the console (127.0.0.1).")] = 8000,
+) -> None:
+    """Build the sample movie KB (if not yet loaded), show what kgsearch answers, then serve the console."""
     from kgsearch.demo import run_demo
 
     with _engine(home) as engine:
@@ -244,6 +248,50 @@ def demo(home: HomeOption = None) -> None:
             run_demo(engine, out)
         except KgError as e:
             _fail(e)
+        if serve:
+            _serve(engine, ServerSettings.from_env(port=port))
+
+
+def _serve(engine: Engine, settings: ServerSettings) -> None:
+    from kgsearch.server import serve as run_server
+
+    base = f"http://{settings.host}:{settings.port}"
+    out.rule("the analyst console")
+    out.print(f"Open [bold]{base}/console/[/] in a browser (API docs: {base}/docs, SPARQL endpoint: {base}/sparql).")
+    out.print("Press Ctrl-C to stop.", style="dim")
+    run_server(engine, settings, log_level="warning")
+
+
+@app.command()
+def serve(
+    home: HomeOption = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1, KGSEARCH_HOST].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [default: 8000, KGSEARCH_PORT].")] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="Seconds a SPARQL query may run [default: 30, KGSEARCH_QUERY_TIMEOUT]."),
+    ] = None,
+    row_cap: Annotated[
+        int | None, typer.Option("--row-cap", help="Most rows per SPARQL result [default: 10000, KGSEARCH_ROW_CAP].")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="SPARQL query processes [default: 2, KGSEARCH_QUERY_WORKERS].")
+    ] = None,
+) -> None:
+    """Serve the HTTP API, the SPARQL endpoint (/sparql) and the analyst console (/console).
+
+    Read-only unless KGSEARCH_UPDATE_TOKEN is set; SERVICE targets must be listed in KGSEARCH_SERVICE_ALLOW.
+    """
+    try:
+        settings = ServerSettings.from_env(
+            host=host, port=port, query_timeout=timeout, row_cap=row_cap, query_workers=workers
+        )
+    except ValueError as e:
+        _fail(e)
+    with _engine(home) as engine:
+        _serve(engine, settings)
 
 
 eval_app = typer.Typer(help="Measure kgsearch on the benchmark data in ../shared/data.", no_args_is_help=True)

@@ -186,6 +186,29 @@ class Engine:
             self._linker = TextLinker.build(self.catalogue, self.store)
         return self._linker
 
+    def link(self, text: str, *, noisy: bool = False, question: bool = False, doc_id: str = "text") -> list:
+        """Ground the entity mentions of ``text`` in the KB, with spans, scores and methods.
+
+        Args:
+            text: The text to link.
+            noisy: Text without reliable case or punctuation (ASR transcripts, OCR).
+            question: Rank the topic entities of a question instead of linking every mention.
+
+        Returns:
+            list[linking.types.Link]: In text order; NIL links (``entity_iri`` ``None``) for
+            mentions of nothing in the KB.
+
+        Raises:
+            linking.errors.InputTextError: The text is empty.
+        """
+        from linking.errors import InputTextError
+        from linking.types import Document
+
+        if not text or not text.strip():
+            raise InputTextError("there is no text to link")
+        linker = self.linker().with_config(noisy=True) if noisy else self.linker()
+        return linker.topic_entities(text) if question else linker.link(Document(doc_id, text=text))
+
     def parser(self):
         """The semantic parser over this home's KB, built on first use (reads the schema once).
 

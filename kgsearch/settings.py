@@ -55,3 +55,67 @@ class Settings:
         if env.get("KGSEARCH_SHARED_DATA"):
             settings = replace(settings, shared_data=Path(env["KGSEARCH_SHARED_DATA"]).expanduser())
         return settings
+
+
+def _env_number(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a {'whole ' if kind is int else ''}number") from None
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Limits and access rules of ``kgsearch serve``.
+
+    Attributes:
+        host: Interface to listen on (``KGSEARCH_HOST``); loopback by default.
+        port: TCP port (``KGSEARCH_PORT``).
+        query_timeout: Seconds a SPARQL query may run before it is stopped (``KGSEARCH_QUERY_TIMEOUT``).
+        row_cap: Most solutions or triples a query returns; more are cut with a truncation flag
+            (``KGSEARCH_ROW_CAP``).
+        query_workers: Processes that evaluate SPARQL queries (``KGSEARCH_QUERY_WORKERS``).
+        update_token: Bearer token that allows SPARQL Update and document ingestion; read-only
+            without one (``KGSEARCH_UPDATE_TOKEN``).
+        service_allow: Endpoints a query may reach with ``SERVICE`` (``KGSEARCH_SERVICE_ALLOW``,
+            comma-separated IRIs); none by default.
+        max_request_bytes: Largest request body or query string (``KGSEARCH_MAX_REQUEST_BYTES``).
+        max_upload_bytes: Largest ``POST /documents`` body (``KGSEARCH_MAX_UPLOAD_BYTES``).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    query_timeout: float = 30.0
+    row_cap: int = 10_000
+    query_workers: int = 2
+    update_token: str | None = None
+    service_allow: frozenset[str] = frozenset()
+    max_request_bytes: int = 1 << 20
+    max_upload_bytes: int = 32 << 20
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> ServerSettings:
+        """Read the ``KGSEARCH_*`` variables above; keyword arguments that are not ``None`` win.
+
+        Raises:
+            ValueError: A variable is malformed; the message names it.
+        """
+        env = os.environ if env is None else env
+        settings = cls(
+            host=env.get("KGSEARCH_HOST") or cls.host,
+            port=int(_env_number(env, "KGSEARCH_PORT", cls.port, int)),
+            query_timeout=_env_number(env, "KGSEARCH_QUERY_TIMEOUT", cls.query_timeout),
+            row_cap=int(_env_number(env, "KGSEARCH_ROW_CAP", cls.row_cap, int)),
+            query_workers=int(_env_number(env, "KGSEARCH_QUERY_WORKERS", cls.query_workers, int)),
+            update_token=env.get("KGSEARCH_UPDATE_TOKEN") or None,
+            service_allow=frozenset(s.strip() for s in env.get("KGSEARCH_SERVICE_ALLOW", "").split(",") if s.strip()),
+            max_request_bytes=int(_env_number(env, "KGSEARCH_MAX_REQUEST_BYTES", cls.max_request_bytes, int)),
+            max_upload_bytes=int(_env_number(env, "KGSEARCH_MAX_UPLOAD_BYTES", cls.max_upload_bytes, int)),
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -178,7 +178,7 @@ class HybridSearcher:
             doc = self.text_index.get(answer.key)
             if doc is None:  # a vector whose document is not (yet) in the text index
                 continue
-            snippet = snippets.get(doc.id) or _lead(doc.text)
+            snippet = snippets.get(doc.id) or lead_snippet(doc.text)
             docs.append(DocumentResult(doc.id, doc.title, answer.score, answer.evidence, snippet, doc.entities))
             if len(docs) >= limit:
                 break
@@ -324,7 +324,7 @@ class HybridSearcher:
         labels = self.catalogue.get_many([key for key, literal, _, _ in found if not literal])
         for rank, (key, literal, score, ctx) in enumerate(found[:TOP_TEXT_ANSWERS], start=1):
             doc = self.text_index.get(ctx.doc_id)
-            snippet = _sentence_snippet(doc, ctx) if doc is not None else ""
+            snippet = sentence_snippet(doc, ctx) if doc is not None else ""
             label = key if literal else (labels[key].label if key in labels else key)
             out.append(Candidate(key, Evidence("text", ctx.doc_id, snippet, round(score, 4), rank), label, literal))
         return out
@@ -365,7 +365,7 @@ class HybridSearcher:
                     continue
                 if types is not None and not (set(known[iri].types) & types):
                     continue
-                snippet = hit.snippet or _lead(doc.text)
+                snippet = hit.snippet or lead_snippet(doc.text)
                 seen[iri] = Candidate(iri, Evidence(hit.source, hit.ref, snippet, hit.score, 0), known[iri].label)
                 order.append(iri)
         out = []
@@ -501,17 +501,18 @@ def _doc_candidates(hits: Sequence[Hit]) -> list[Candidate]:
     return [Candidate(h.ref, Evidence.from_hit(h)) for h in hits]
 
 
-def _lead(text: str, chars: int = 200) -> str:
+def lead_snippet(text: str, chars: int = 200) -> str:
+    """The start of a text, whitespace collapsed, HTML-escaped, with ``…`` when cut."""
     text = " ".join(text.split())
     cut = text[:chars]
     return html.escape(cut + ("…" if len(text) > chars else ""))
 
 
-def _sentence_snippet(doc: IndexedDocument, ctx: MentionContext) -> str:
+def sentence_snippet(doc: IndexedDocument, ctx: MentionContext) -> str:
     """The mention's sentence, HTML-escaped, the mention in ``<b>…</b>``."""
     a, b = ctx.sentence
     s, e = ctx.span
     text = doc.text
     if not (0 <= a <= s <= e <= b <= len(text)):
-        return _lead(text)
+        return lead_snippet(text)
     return html.escape(text[a:s]) + "<b>" + html.escape(text[s:e]) + "</b>" + html.escape(text[e:b])

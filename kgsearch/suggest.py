@@ -1,0 +1,159 @@
+"""Autocompletion over entity names, ontology terms and prefixes (``GET /suggest``).
+
+Every name is indexed under each of its word starts, so "hitch" finds "Alfred Hitchcock" and
+"dir" finds the property "directed by". Look-ups are a binary search in a sorted array, then a
+rank by kind (ontology terms and prefixes before entities) and popularity.
+
+>>> index = SuggestIndex([Suggestion("entity", "http://ex/ah", "Alfred Hitchcock", "person", None, 0.5)])
+>>> [s.label for s in index.suggest("hitch")]
+['Alfred Hitchcock']
+>>> index.suggest("cock")
+[]
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from kg.catalogue import EntityCatalogue, normalize
+from kg.ontology import Ontology, local_name
+
+#: Prefixes every SPARQL user expects, besides the ones of the KB's own ontology.
+STANDARD_PREFIXES = {
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+    "owl": "http://www.w3.org/2002/07/owl#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+    "skos": "http://www.w3.org/2004/02/skos/core#",
+    "schema": "http://schema.org/",
+    "foaf": "http://xmlns.com/foaf/0.1/",
+    "kgs": "http://kgsearch.org/ns/kgs#",
+}
+
+#: Most index entries read for one look-up before ranking (short prefixes match thousands).
+SCAN_LIMIT = 4000
+
+_KIND_ORDER = {"prefix": 0, "class": 1, "property": 2, "entity": 3}
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One completion: what it is, its IRI, its name, a detail (type or namespace), its CURIE."""
+
+    kind: str
+    iri: str
+    label: str
+    detail: str
+    curie: str | None
+    popularity: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        del out["popularity"]
+        return out
+
+
+def ontology_prefixes(ontology: Ontology) -> dict[str, str]:
+    """Standard prefixes plus one per namespace of the ontology's terms, named after its last path segment."""
+    prefixes = dict(STANDARD_PREFIXES)
+    known = set(prefixes.values())
+    for iri in sorted(ontology.terms):
+        ns = iri[: len(iri) - len(local_name(iri))]
+        if not ns or ns in known:
+            continue
+        stem = re.sub(r"\.(owl|rdf|ttl|xml)$", "", ns.rstrip("#/").rsplit("/", 1)[-1])
+        name = re.sub(r"[^A-Za-z0-9_-]", "", stem).lstrip("0123456789_-") or "ns"
+        base, n = name, 2
+        while name in prefixes:
+            name, n = f"{base}{n}", n + 1
+        prefixes[name] = ns
+        known.add(ns)
+    return prefixes
+
+
+def _word_starts(key: str) -> Iterable[str]:
+    yield key
+    for m in re.finditer(r" (?=\S)", key):
+        yield key[m.end() :]
+
+
+class SuggestIndex:
+    """A sorted array of (name suffix at a word start, suggestion)."""
+
+    def __init__(self, suggestions: Iterable[Suggestion], names: dict[int, list[str]] | None = None):
+        self.suggestions = list(suggestions)
+        entries = []
+        for i, s in enumerate(self.suggestions):
+            texts = [s.label, *(names or {}).get(i, [])]
+            if s.curie:
+                texts.append(s.curie)
+            seen = set()
+            for text in texts:
+                for key in _word_starts(normalize(text)):
+                    if key and key not in seen:
+                        seen.add(key)
+                        entries.append((key, i))
+        entries.sort()
+        self._keys = [k for k, _ in entries]
+        self._refs = [i for _, i in entries]
+
+    def __len__(self) -> int:
+        return len(self.suggestions)
+
+    @classmethod
+    def build(cls, catalogue: EntityCatalogue, ontology: Ontology) -> SuggestIndex:
+        """Index the catalogue's entities (labels and aliases) and the ontology's terms and prefixes."""
+        prefixes = ontology_prefixes(ontology)
+        by_ns = {ns: name for name, ns in prefixes.items()}
+        items: list[Suggestion] = []
+        names: dict[int, list[str]] = {}
+        for name, ns in prefixes.items():
+            items.append(Suggestion("prefix", ns, f"{name}:", ns, f"{name}:", 1.0))
+        for term in ontology.terms.values():
+            local = local_name(term.iri)
+            ns = term.iri[: len(term.iri) - len(local)]
+            curie = f"{by_ns[ns]}:{local}" if ns in by_ns and re.fullmatch(r"[A-Za-z_][\w.-]*", local) else None
+            kind = "class" if term.kind == "class" else "property"
+            names[len(items)] = [local, *term.alt_labels]
+            items.append(Suggestion(kind, term.iri, term.label, ns, curie, 1.0))
+        type_labels = {t.iri: t.label for t in ontology.classes}
+        for entity in catalogue.entities():
+            if entity.aliases:
+                names[len(items)] = list(entity.aliases)
+            detail = next((type_labels.get(t, local_name(t)) for t in entity.types), "")
+            items.append(Suggestion("entity", entity.iri, entity.label, detail, None, entity.popularity))
+        return cls(items, names)
+
+    def suggest(self, text: str, *, limit: int = 10, kinds: Iterable[str] | None = None) -> list[Suggestion]:
+        """Suggestions whose name has a word starting with ``text``: full-name prefixes first, then by
+        kind (prefixes, classes, properties, entities) and popularity."""
+        query = normalize(text)
+        if not query or limit < 1:
+            return []
+        wanted = set(kinds) if kinds else None
+        start = bisect_left(self._keys, query)
+        found: dict[int, bool] = {}
+        for pos in range(start, min(len(self._keys), start + SCAN_LIMIT)):
+            key = self._keys[pos]
+            if not key.startswith(query):
+                break
+            ref = self._refs[pos]
+            s = self.suggestions[ref]
+            if wanted is not None and s.kind not in wanted:
+                continue
+            whole = normalize(s.label).startswith(query)
+            found[ref] = found.get(ref, False) or whole
+        order = sorted(
+            found,
+            key=lambda r: (
+                not found[r],
+                _KIND_ORDER[self.suggestions[r].kind],
+                -self.suggestions[r].popularity,
+                self.suggestions[r].label,
+            ),
+        )
+        return [self.suggestions[r] for r in order[:limit]]
