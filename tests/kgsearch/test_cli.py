@@ -88,12 +88,44 @@ def test_malformed_file_names_file_and_line(home, tmp_path):
 
 
 def test_installed_demo_command(tmp_path):
+    """The README's first command: the demo runs, then serves the console until interrupted."""
+    import signal
+    import time
+
+    import httpx
+
+    from kg.testing.virtuoso import free_port
+
     beside = Path(sys.executable).parent / "kgsearch"
     exe = str(beside) if beside.exists() else shutil.which("kgsearch")
     if exe is None:
         pytest.skip("the kgsearch console script is not installed (pip install -e .)")
-    done = subprocess.run([exe, "demo", "--home", str(tmp_path / "demo")], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "Alfred Hitchcock" in done.stdout  # the director with most films in the sample
-    again = subprocess.run([exe, "demo", "--home", str(tmp_path / "demo")], capture_output=True, text=True, timeout=300)
+    port = free_port()
+    demo = subprocess.Popen(
+        [exe, "demo", "--home", str(tmp_path / "demo"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and demo.poll() is None:
+            try:
+                console = httpx.get(f"http://127.0.0.1:{port}/console/", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"the demo did not serve the console: {demo.stderr.read() if demo.poll() is not None else ''}")
+        assert console.status_code == 200 and "<html" in console.text.lower()
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["documents"] == 193
+    finally:
+        demo.send_signal(signal.SIGINT)
+        stdout, stderr = demo.communicate(timeout=60)
+    assert "Alfred Hitchcock" in stdout  # the director with most films in the sample
+    assert f"http://127.0.0.1:{port}/console/" in stdout
+    again = subprocess.run(
+        [exe, "demo", "--no-serve", "--home", str(tmp_path / "demo")], capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
     assert "already loaded" in again.stdout

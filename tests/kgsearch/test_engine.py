@@ -80,3 +80,19 @@ def test_sample_kb_loads(engine):
     films = engine.sparql("SELECT (COUNT(?f) AS ?n) WHERE { ?f a <http://kgsearch.org/ns/movies#Film> }")
     assert 950 <= int(films.rows[0][0].value) <= 1050
     assert isinstance(engine.catalogue, EntityCatalogue) and len(engine.catalogue) > 5000
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    """The README's library example runs as written (from a folder with the sample's paths)."""
+    import re
+
+    from kgsearch.settings import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"From Python.*?```python\n(.*?)```", readme, re.S).group(1)
+    for name in ("ontologies", "data"):
+        (tmp_path / name).symlink_to(PROJECT_ROOT / name)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "Alfred Hitchcock" in printed and "directedBy" in printed
