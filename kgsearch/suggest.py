@@ -98,6 +98,7 @@ class SuggestIndex:
                         seen.add(key)
                         entries.append((key, i))
         entries.sort()
+        self._labels = [normalize(s.label) for s in self.suggestions]
         self._keys = [k for k, _ in entries]
         self._refs = [i for _, i in entries]
 
@@ -145,7 +146,7 @@ class SuggestIndex:
             s = self.suggestions[ref]
             if wanted is not None and s.kind not in wanted:
                 continue
-            whole = normalize(s.label).startswith(query)
+            whole = self._labels[ref].startswith(query)
             found[ref] = found.get(ref, False) or whole
         order = sorted(
             found,
