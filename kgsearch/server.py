@@ -171,6 +171,18 @@ class ServerState:
             store.flush()
             self.pool = QueryPool(store.path, workers=self.settings.query_workers, timeout=self.settings.query_timeout)
 
+        if self.settings.warm_up:
+            threading.Thread(target=self._warm_up, daemon=True, name="kgsearch-warm-up").start()
+
+    def _warm_up(self) -> None:
+        try:
+            with self.lock:
+                if self.engine.catalogue and not self._catalogue_stale:
+                    self.engine.parser()
+            self.suggest_index()
+        except Exception:  # noqa: BLE001 - the first request will raise it properly
+            log.warning("warm-up failed; the first request will build what it needs", exc_info=True)
+
     def stop(self) -> None:
         if self.pool is not None:
             self.pool.close()

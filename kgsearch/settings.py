@@ -87,6 +87,8 @@ class ServerSettings:
             comma-separated IRIs); none by default.
         max_request_bytes: Largest request body or query string (``KGSEARCH_MAX_REQUEST_BYTES``).
         max_upload_bytes: Largest ``POST /documents`` body (``KGSEARCH_MAX_UPLOAD_BYTES``).
+        warm_up: Build the linker, parser and suggestion index in the background at start, so the
+            first question does not wait for them.
     """
 
     host: str = "127.0.0.1"
@@ -98,6 +100,7 @@ class ServerSettings:
     service_allow: frozenset[str] = frozenset()
     max_request_bytes: int = 1 << 20
     max_upload_bytes: int = 32 << 20
+    warm_up: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> ServerSettings:

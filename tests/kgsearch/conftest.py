@@ -51,6 +51,7 @@ class LiveServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        settings.setdefault("warm_up", False)  # most tests stop the server long before it would pay off
         self.settings = ServerSettings(port=self.port, **settings)
         self.engine = Engine.open(home)
         self.app = create_app(self.engine, self.settings)
@@ -77,7 +78,7 @@ class LiveServer:
 def live_server(sample_home, tmp_path_factory) -> Iterator[str]:
     """Base URL of a server over a copy of the sample home (read-only: no update token)."""
     home = copy_home(sample_home, tmp_path_factory.mktemp("live") / "home")
-    server = LiveServer(home, query_timeout=5.0).start()
+    server = LiveServer(home, query_timeout=5.0, warm_up=True).start()
     yield server.url
     server.stop()
 
