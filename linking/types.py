@@ -91,7 +91,7 @@ class Link:
     def as_json(self) -> dict:
         """The JSON shape the CLI and API print: surface, start, end, iri, label, score, method."""
         start, end = self.mention.span if self.mention.span else (None, None)
-        return {
+        out = {
             "surface": self.mention.surface,
             "start": start,
             "end": end,
@@ -100,3 +100,23 @@ class Link:
             "score": round(self.score, 4),
             "method": self.method,
         }
+        if self.mention.bbox is not None:
+            out["bbox"] = [round(v, 1) for v in self.mention.bbox]
+        if self.mention.time_span is not None:
+            out["time_span"] = [round(v, 3) for v in self.mention.time_span]
+        return out
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a media linker got from an image or audio file: the text it read there (OCR words,
+    a speech transcript; empty for faces and objects), its links, and facts about the reading
+    (model, language, duration, image size) for provenance.
+
+    Text links keep their character ``span`` in ``text`` and add the ``bbox`` or ``time_span``
+    the words came from, so the text index, SPARQL+Text and the console can all show them.
+    """
+
+    text: str
+    links: tuple[Link, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
