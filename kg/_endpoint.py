@@ -278,10 +278,12 @@ class SparqlEndpointStore:
         form = form or "SELECT"  # let the endpoint say what is wrong with it
         return self._parse(*self._send(sparql, form, self._dataset(sparql, update=False)), form)
 
-    def update(self, sparql: str) -> None:
+    def update(self, sparql: str, *, base_iri: str | None = None) -> None:
         form = query_form(sparql)
         if form in _QUERY_FORMS:
             raise SparqlSyntaxError(f"invalid SPARQL update: {form} starts a query; run it with query()")
+        if base_iri:
+            sparql = f"BASE <{ox.NamedNode(base_iri).value}>\n{sparql}"
         self._send(sparql, "INSERT", self._dataset(sparql, update=True))
 
     def add(self, quads: Iterable[ox.Quad], *, bulk: bool = False) -> int:

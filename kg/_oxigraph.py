@@ -71,9 +71,9 @@ class OxigraphStore:
         except OSError as e:
             raise StoreError(f"the query failed: {e}") from e
 
-    def update(self, sparql: str) -> None:
+    def update(self, sparql: str, *, base_iri: str | None = None) -> None:
         try:
-            self._store.update(sparql)
+            self._store.update(sparql, base_iri=base_iri)
         except SyntaxError as e:
             raise SparqlSyntaxError(f"invalid SPARQL update: {e}") from None
         except OSError as e:

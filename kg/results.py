@@ -62,6 +62,8 @@ def term_to_json(term: Term) -> dict:
         out: dict = {"type": "literal", "value": term.value}
         if term.language:
             out["xml:lang"] = term.language
+            if term.direction is not None:  # RDF 1.2 base direction
+                out["its:dir"] = str(term.direction)
         elif term.datatype.value != XSD_STRING:
             out["datatype"] = term.datatype.value
         return out
@@ -84,8 +86,19 @@ def _term_to_csv(term: Term | None) -> str:
     if isinstance(term, ox.BlankNode):
         return f"_:{term.value}"
     if isinstance(term, ox.Triple):
-        return str(term)
+        return _triple_term(term)
     return term.value
+
+
+def _triple_term(term: ox.Triple) -> str:
+    """A triple term as SPARQL 1.2 writes it in CSV and TSV: ``<<( s p o )>>``."""
+    return f"<<( {_term_to_tsv(term.subject)} {_term_to_tsv(term.predicate)} {_term_to_tsv(term.object)} )>>"
+
+
+def _term_to_tsv(term: Term | None) -> str:
+    if term is None:
+        return ""
+    return _triple_term(term) if isinstance(term, ox.Triple) else str(term)
 
 
 def _term_to_xml(term: Term) -> str:
@@ -95,7 +108,8 @@ def _term_to_xml(term: Term) -> str:
         return f"<bnode>{escape(term.value)}</bnode>"
     if isinstance(term, ox.Literal):
         if term.language:
-            return f"<literal xml:lang={quoteattr(term.language)}>{escape(term.value)}</literal>"
+            direction = f" its:dir={quoteattr(str(term.direction))}" if term.direction is not None else ""
+            return f"<literal xml:lang={quoteattr(term.language)}{direction}>{escape(term.value)}</literal>"
         if term.datatype.value != XSD_STRING:
             return f"<literal datatype={quoteattr(term.datatype.value)}>{escape(term.value)}</literal>"
         return f"<literal>{escape(term.value)}</literal>"
@@ -108,7 +122,10 @@ def _term_to_xml(term: Term) -> str:
     )
 
 
-_XML_HEAD = '<?xml version="1.0"?>\n<sparql xmlns="http://www.w3.org/2005/sparql-results#">\n'
+_XML_HEAD = (
+    '<?xml version="1.0"?>\n'
+    '<sparql xmlns="http://www.w3.org/2005/sparql-results#" xmlns:its="http://www.w3.org/2005/11/its">\n'
+)
 
 
 @dataclass(frozen=True)
@@ -148,21 +165,19 @@ class Bindings:
         """Write the solutions in a SPARQL 1.1 result format: json, xml, csv or tsv."""
         fmt = _check_format(fmt)
         if fmt == "json":
-            doc = {
-                "head": {"vars": list(self.variables)},
-                "results": {
-                    "bindings": [
-                        {v: term_to_json(t) for v, t in zip(self.variables, row, strict=True) if t is not None}
-                        for row in self.rows
-                    ]
-                },
-            }
-            if self.truncated:
+            doc: dict = {"head": {"vars": list(self.variables)}}
+            if self.truncated:  # before "results", so that streaming parsers see it
                 doc["truncated"] = True
+            doc["results"] = {
+                "bindings": [
+                    {v: term_to_json(t) for v, t in zip(self.variables, row, strict=True) if t is not None}
+                    for row in self.rows
+                ]
+            }
             return json.dumps(doc, ensure_ascii=False).encode()
         if fmt == "tsv":
             lines = ["\t".join(f"?{v}" for v in self.variables)]
-            lines += ["\t".join("" if t is None else str(t) for t in row) for row in self.rows]
+            lines += ["\t".join(_term_to_tsv(t) for t in row) for row in self.rows]
             return ("\n".join(lines) + "\n").encode()
         if fmt == "csv":
             buf = io.StringIO()

@@ -49,8 +49,8 @@ class TripleStore(Protocol):
         """
         ...
 
-    def update(self, sparql: str) -> None:
-        """Run a SPARQL 1.1 Update.
+    def update(self, sparql: str, *, base_iri: str | None = None) -> None:
+        """Run a SPARQL 1.1 Update; relative IRIs in it resolve against ``base_iri`` when given.
 
         Raises:
             SparqlSyntaxError: The update does not parse.

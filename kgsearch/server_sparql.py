@@ -130,7 +130,7 @@ def add_sparql_routes(app: FastAPI, state) -> None:
 
     settings = state.settings
 
-    def run_query(query: str, default_graph, named_graphs) -> QueryResult:
+    def run_query(query: str, default_graph, named_graphs, base_iri: str) -> QueryResult:
         from retrieval.sparql_text import TextSparql, has_text_patterns
 
         engine = state.engine
@@ -142,12 +142,14 @@ def add_sparql_routes(app: FastAPI, state) -> None:
                 raise BadRequestError(
                     "default-graph-uri/named-graph-uri need the embedded store; use FROM in the query"
                 )
-            return engine.store.query(query)
-        return state.pool.run(query, cap=settings.row_cap, default_graph=default_graph, named_graphs=named_graphs)
+            return engine.store.query(f"BASE <{base_iri}>\n{query}")
+        return state.pool.run(
+            query, cap=settings.row_cap, default_graph=default_graph, named_graphs=named_graphs, base_iri=base_iri
+        )
 
-    def run_update(update: str) -> None:
+    def run_update(update: str, base_iri: str) -> None:
         with state.lock:
-            state.engine.store.update(update)
+            state.engine.store.update(update, base_iri=base_iri)
             state.changed(catalogue_stale=True)
 
     async def endpoint(request: Request):
@@ -190,7 +192,11 @@ def add_sparql_routes(app: FastAPI, state) -> None:
         form = query_form(query)
         fmt = negotiate(request.headers.get("accept"), form, _one(params, "format"))
         result = await run_in_threadpool(
-            run_query, query, _graphs(params, "default-graph-uri"), _graphs(params, "named-graph-uri")
+            run_query,
+            query,
+            _graphs(params, "default-graph-uri"),
+            _graphs(params, "named-graph-uri"),
+            _base(request),
         )
         actual = "CONSTRUCT" if hasattr(result, "triples") else "SELECT"
         if fmt not in formats_for(actual):  # the form was guessed wrong: negotiate again for what came back
@@ -205,7 +211,7 @@ def add_sparql_routes(app: FastAPI, state) -> None:
         state.check_token(request.headers.get("authorization"))
         check_services(update, settings.service_allow)
         update = with_using(update, _graphs(params, "using-graph-uri"), _graphs(params, "using-named-graph-uri"))
-        await run_in_threadpool(run_update, update)
+        await run_in_threadpool(run_update, update, _base(request))
         return JSONResponse({"status": "ok", "message": "update applied"})
 
     def _description(request: Request) -> Response:
@@ -233,6 +239,11 @@ def add_sparql_routes(app: FastAPI, state) -> None:
             response_class=Response,
             operation_id=f"sparql_{method.lower()}",
         )
+
+
+def _base(request: Request) -> str:
+    """The base IRI of a request's query or update: the endpoint's own URL."""
+    return str(request.url.replace(query="", fragment=""))
 
 
 def params_of(request: Request) -> list[tuple[str, Any]]:
