@@ -42,13 +42,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kg.store import TripleStore
-from linking.types import Document, Link
+from linking.types import Document, Link, Reading
 from retrieval.errors import DocumentError
 from retrieval.provenance import delete_documents_update, provenance_quads
 from retrieval.relations import (
@@ -170,6 +170,12 @@ class DocumentLedger:
             self._db.close()
 
 
+class MediaReader(Protocol):
+    """Reads an image or audio document into text and links (see :class:`linking.types.Reading`)."""
+
+    def read(self, document: Document) -> Reading: ...
+
+
 @dataclass(frozen=True)
 class _Prepared:
     source: SourceDocument
@@ -192,6 +198,8 @@ class Ingester:
         embedder: Makes them (required with ``vector_index``).
         gazetteer: Names of small classes to read relations from (see :class:`~retrieval.relations.ClassGazetteer`).
         checkpoint: Documents per checkpoint.
+        media: Readers of image and audio documents by modality, each with ``read(Document) -> Reading``
+            (OCR, faces, objects, speech); a modality without one is reported per document.
     """
 
     def __init__(
@@ -205,6 +213,7 @@ class Ingester:
         embedder: Any = None,
         gazetteer: ClassGazetteer | None = None,
         checkpoint: int = CHECKPOINT,
+        media: Mapping[str, MediaReader] | None = None,
     ):
         if vector_index is not None and embedder is None:
             raise ValueError("a vector index needs an embedder to make its vectors")
@@ -218,6 +227,7 @@ class Ingester:
         self.embedder = embedder
         self.checkpoint = checkpoint
         self.gazetteer = gazetteer
+        self.media = dict(media or {})
 
     def ingest(
         self, items: Iterable[SourceDocument | SourceProblem], *, progress: IngestProgress | None = None
@@ -258,9 +268,16 @@ class Ingester:
         if problem is None:
             t = time.perf_counter()
             try:
-                links = self.linker.link(Document(doc.id, text=doc.text, modality=doc.modality, metadata=doc.metadata))
+                if doc.modality == "text":
+                    links = self.linker.link(
+                        Document(doc.id, text=doc.text, modality=doc.modality, metadata=doc.metadata)
+                    )
+                else:
+                    doc, links = self._read_media(doc)
             except Exception as e:  # a linker failure on one document must not stop the batch
-                problem = SourceProblem(doc.origin, doc.id, "text", f"linking failed: {type(e).__name__}: {e}")
+                what = "linking" if doc.modality == "text" else f"reading the {doc.modality}"
+                field = "text" if doc.modality == "text" else "file"
+                problem = SourceProblem(doc.origin, doc.id, field, f"{what} failed: {type(e).__name__}: {e}")
             report.timings["link"] += time.perf_counter() - t
         if problem is None:
             entities = tuple(dict.fromkeys(link.entity_iri for link in links if link.entity_iri is not None))
@@ -285,6 +302,21 @@ class Ingester:
         if doc.id in pending:  # the same id twice in one run: the later one wins
             del pending[doc.id]
         pending[doc.id] = _Prepared(doc, links, indexed, update, contexts, subject)
+
+    def _read_media(self, doc: SourceDocument) -> tuple[SourceDocument, list[Link]]:
+        """Read an image or audio document: its text (OCR, transcript) plus a line naming what was
+        recognised without words (faces, objects), so that text search finds it too."""
+        reader = self.media.get(doc.modality)
+        if reader is None:
+            raise LookupError(f"no reader for {doc.modality} documents is configured")
+        reading = reader.read(Document(doc.id, path=Path(doc.metadata["path"]), modality=doc.modality))
+        links = list(reading.links)
+        text = reading.text
+        seen = [link.label or link.entity_iri for link in links if link.mention.span is None and link.entity_iri]
+        if seen:
+            text = (text + "\n" if text.strip() else "") + "Shows: " + ", ".join(dict.fromkeys(seen)) + "."
+        metadata = {**doc.metadata, **{k: v for k, v in reading.metadata.items() if k not in doc.metadata}}
+        return replace(doc, text=text if text.strip() else doc.title, metadata=metadata), links
 
     def _write(self, pending: dict[str, _Prepared], report: IngestReport) -> None:
         items = list(pending.values())
@@ -341,6 +373,6 @@ def passage(title: str, text: str) -> str:
 
 
 def _problem(doc: SourceDocument) -> SourceProblem | None:
-    if not doc.text.strip():
+    if doc.modality == "text" and not doc.text.strip():
         return SourceProblem(doc.origin, doc.id, "text", "the document is empty")
     return None

@@ -8,7 +8,9 @@ cannot be read (with the file and line), so one bad document never stops a batch
   is kept as metadata. The movie corpus (``movie-text/docs.jsonl``) is in this form.
 - ``*.txt``, ``*.md``: one document per file, its id the path relative to the folder given
   (or the file name), its title the file's stem.
-- A folder: every such file below it, in sorted order (hidden files skipped).
+- Images (``.jpg``, ``.jpeg``, ``.png``, ``.webp``) and audio (``.wav``, ``.mp3``, ``.flac``): one
+  document per file with no text yet; ingestion reads them (OCR, faces, objects, speech).
+- A folder: every such file below it, in sorted order (hidden files skipped), modalities mixed.
 
 >>> import json, pathlib, tempfile
 >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -38,6 +40,23 @@ TEXT_SUFFIXES = (".txt", ".md")
 
 #: File suffixes read as one JSON document per line.
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+#: Media file suffixes and their modality.
+MEDIA_SUFFIXES = {
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".png": "image",
+    ".webp": "image",
+    ".wav": "audio",
+    ".mp3": "audio",
+    ".flac": "audio",
+}
+
+#: Every suffix a folder is searched for.
+KNOWN_SUFFIXES = TEXT_SUFFIXES + JSONL_SUFFIXES + tuple(MEDIA_SUFFIXES)
+
+#: Largest media file read, in bytes.
+MAX_MEDIA_BYTES = 512 << 20
 
 #: Fields that may hold a JSON Lines document's id, text and title, in order of preference.
 ID_FIELDS = ("id", "doc_id", "_id")
@@ -101,8 +120,8 @@ def check_paths(paths: Sequence[str | Path]) -> list[Path]:
         path = Path(p)
         if not path.exists():
             raise SourceError(f"{path}: no such file or folder")
-        if path.is_file() and path.suffix.lower() not in TEXT_SUFFIXES + JSONL_SUFFIXES:
-            known = ", ".join(TEXT_SUFFIXES + JSONL_SUFFIXES)
+        if path.is_file() and path.suffix.lower() not in KNOWN_SUFFIXES:
+            known = ", ".join(KNOWN_SUFFIXES)
             raise SourceError(f"{path}: unknown kind of file {path.suffix or '(no suffix)'!r}; kgsearch reads {known}")
         out.append(path)
     return out
@@ -127,7 +146,7 @@ def _files(path: Path) -> list[tuple[Path, str]]:
         (f, f.relative_to(path).as_posix())
         for f in sorted(path.rglob("*"))
         if f.is_file()
-        and f.suffix.lower() in TEXT_SUFFIXES + JSONL_SUFFIXES
+        and f.suffix.lower() in KNOWN_SUFFIXES
         and not any(part.startswith(".") for part in f.relative_to(path).parts)
     ]
 
@@ -137,7 +156,7 @@ def count_documents(paths: Sequence[str | Path]) -> int:
     total = 0
     for path in check_paths(paths):
         for f, _ in _files(path):
-            if f.suffix.lower() in TEXT_SUFFIXES:
+            if f.suffix.lower() not in JSONL_SUFFIXES:
                 total += 1
             else:
                 with f.open("rb") as fh:
@@ -149,6 +168,9 @@ def _read_file(path: Path, name: str) -> Iterator[SourceDocument | SourceProblem
     if path.suffix.lower() in JSONL_SUFFIXES:
         yield from _read_jsonl(path, name)
         return
+    if path.suffix.lower() in MEDIA_SUFFIXES:
+        yield from _read_media(path, name)
+        return
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -159,6 +181,25 @@ def _read_file(path: Path, name: str) -> Iterator[SourceDocument | SourceProblem
         yield SourceProblem(name, name, "text", _binary_message(raw))
         return
     yield from _checked(SourceDocument(name, path.stem, text, origin=name))
+
+
+def _read_media(path: Path, name: str) -> Iterator[SourceDocument | SourceProblem]:
+    """An image or audio file as a document without text: the path and a hash of its bytes."""
+    modality = MEDIA_SUFFIXES[path.suffix.lower()]
+    try:
+        size = path.stat().st_size
+        if size > MAX_MEDIA_BYTES:
+            yield SourceProblem(name, name, "file", f"{size:,} bytes is over the {MAX_MEDIA_BYTES:,}-byte limit")
+            return
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        yield SourceProblem(name, None, None, f"cannot read: {e.strerror or e}")
+        return
+    if size == 0:
+        yield SourceProblem(name, name, "file", f"the {modality} file is empty")
+        return
+    metadata = {"path": str(path.resolve()), "sha256": digest}
+    yield SourceDocument(name, path.stem, "", modality, metadata, origin=name)
 
 
 def _read_jsonl(path: Path, name: str) -> Iterator[SourceDocument | SourceProblem]:

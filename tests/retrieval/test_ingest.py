@@ -202,16 +202,21 @@ def test_read_sources_folder_text_files_and_errors(tmp_path):
     (tmp_path / "a" / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
     (tmp_path / "a" / ".hidden.txt").write_text("skip me", encoding="utf-8")
     (tmp_path / "a" / "image.png").write_bytes(b"\x89PNG")
+    (tmp_path / "a" / "empty.wav").write_bytes(b"")
+    (tmp_path / "a" / "table.xlsx").write_bytes(b"PK")
     items = list(read_sources([tmp_path / "a"]))
     docs = [i for i in items if isinstance(i, SourceDocument)]
     problems = [i for i in items if not isinstance(i, SourceDocument)]
-    assert [d.id for d in docs] == ["one.txt"] and docs[0].title == "one"
-    assert len(problems) == 1 and problems[0].origin == "latin1.txt" and "UTF-8" in problems[0].message
-    assert count_documents([tmp_path / "a"]) == 2
+    assert [d.id for d in docs] == ["image.png", "one.txt"] and docs[1].title == "one"
+    image = docs[0]
+    assert image.modality == "image" and image.text == "" and image.metadata["path"].endswith("image.png")
+    assert [(p.origin, p.field) for p in problems] == [("empty.wav", "file"), ("latin1.txt", "text")]
+    assert "UTF-8" in problems[1].message and "empty" in problems[0].message
+    assert count_documents([tmp_path / "a"]) == 4
     with pytest.raises(SourceError, match="no such file"):
         list(read_sources([tmp_path / "missing.jsonl"]))
     with pytest.raises(SourceError, match="unknown kind of file"):
-        list(read_sources([tmp_path / "a" / "image.png"]))
+        list(read_sources([tmp_path / "a" / "table.xlsx"]))
 
 
 def test_content_hash_covers_what_is_indexed():
