@@ -13,6 +13,9 @@ from __future__ import annotations
 from rdflib.namespace import DefinedNamespace, Namespace
 from rdflib.term import URIRef
 
+#: Properties whose values are pictures of an entity (the face gallery, entity cards).
+IMAGE_PROPERTIES = ("http://schema.org/image", "https://schema.org/image", "http://xmlns.com/foaf/0.1/depiction")
+
 #: Base of the IRIs minted for movie KB resources: ``{MOVIES_DATA}film/Alien``.
 MOVIES_DATA = "http://kgsearch.org/movies/"
 

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 import pyoxigraph as ox
 
 from kg.catalogue import Entity
+from kg.namespaces import IMAGE_PROPERTIES
 from kg.ontology import Ontology, humanize, local_name
 from kg.results import term_to_json
 from kgsearch.engine import Engine
@@ -25,8 +26,6 @@ from retrieval.provenance import KGS, MENTIONS_GRAPH, document_iri
 RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 
-#: Properties whose values are pictures of the entity.
-IMAGE_PROPERTIES = ("http://schema.org/image", "https://schema.org/image", "http://xmlns.com/foaf/0.1/depiction")
 
 #: Most values read per direction for one card; a hub entity gets its first ones and a count.
 FACT_LIMIT = 500

@@ -11,6 +11,10 @@ class InputTextError(LinkingError, ValueError):
     """A document's text cannot be linked (for example it is not valid UTF-8)."""
 
 
+class InputImageError(LinkingError, ValueError):
+    """An image file is missing or cannot be decoded; the message names the file."""
+
+
 class ModelUnavailableError(LinkingError, RuntimeError):
     """An optional model (NER, embeddings) was asked for but is not installed or not configured."""
 
