@@ -41,7 +41,7 @@ _NO_NAMED_GRAPH = "urn:kgsearch:no-named-graph"
 
 # What can hide a keyword: long and short strings, IRIs, comments. One alternation,
 # scanned left to right, so a '#' inside an IRI or a '<' inside a string is no trap.
-_OPAQUE = re.compile(
+OPAQUE = re.compile(
     r'"""(?:\\[\s\S]|[^\\])*?"""'
     r"|'''(?:\\[\s\S]|[^\\])*?'''"
     r'|"(?:\\.|[^"\\\n])*"'
@@ -66,9 +66,15 @@ _GRAPH = _keyword("GRAPH")
 _WHERE = _keyword("WHERE")
 
 
+def mask(sparql: str) -> str:
+    """The request with strings, IRIs and comments replaced by spaces of the same length, so that
+    keywords can be searched and offsets still point into the original."""
+    return OPAQUE.sub(lambda m: " " * len(m.group(0)), sparql)
+
+
 def _code(sparql: str) -> str:
     """The request with strings, IRIs and comments blanked out, so keywords can be searched."""
-    return _OPAQUE.sub(" ", sparql)
+    return OPAQUE.sub(" ", sparql)
 
 
 def query_form(sparql: str) -> str | None:

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from kg._endpoint import query_form
+from kg._endpoint import mask, query_form
 from kg.results import QueryResult
 from kgsearch.sparql_protocol import (
     GRAPH_FORMATS,
@@ -82,9 +82,6 @@ def _graphs(params: list[tuple[str, str]], name: str) -> tuple[str, ...] | None:
     return values or None
 
 
-_MASK = re.compile(
-    r'"""(?:\\[\s\S]|[^\\])*?"""|\'\'\'(?:\\[\s\S]|[^\\])*?\'\'\'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|<[^<>"{}|^`\\\s]*>|#[^\n]*'
-)
 _TOKEN = re.compile(r"[{}]|[A-Za-z]+")
 
 
@@ -102,7 +99,7 @@ def with_using(update: str, default: tuple[str, ...] | None, named: tuple[str, .
 
     if not default and not named:
         return update
-    masked = _MASK.sub(lambda m: " " * len(m.group(0)), update)
+    masked = mask(update)
     clause = " " + " ".join([f"USING <{g}>" for g in default or ()] + [f"USING NAMED <{g}>" for g in named or ()]) + " "
     depth, previous, inserts = 0, "", []
     for m in _TOKEN.finditer(masked):

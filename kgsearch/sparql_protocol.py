@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from kg._endpoint import mask
 from kg.errors import KgError
 
 #: Result formats for SELECT and ASK, by format name; the first is the default.
@@ -134,30 +135,16 @@ def media_type(fmt: str) -> str:
     return media + "; charset=utf-8" if media.startswith("text/") or media.endswith("json") else media
 
 
-# Strings, IRIs and comments, replaced by spaces of the same length before looking for keywords,
-# so that offsets still point into the original query.
-_OPAQUE = re.compile(
-    r'"""(?:\\[\s\S]|[^\\])*?"""'
-    r"|'''(?:\\[\s\S]|[^\\])*?'''"
-    r'|"(?:\\.|[^"\\\n])*"'
-    r"|'(?:\\.|[^'\\\n])*'"
-    r"|<[^<>\"{}|^`\\\s]*>"
-    r"|#[^\n]*"
-)
 _REACH = re.compile(r"(?<![\w:?$.-])(SERVICE|LOAD)(?![\w:-])", re.IGNORECASE)
 _SILENT = re.compile(r"\s*(?:SILENT\s+)?", re.IGNORECASE)
 _TARGET = re.compile(r"<([^<>\s]*)>|([A-Za-z][\w.-]*)?:([\w.-]*)|[?$](\w+)")
 _PREFIX = re.compile(r"PREFIX\s+([A-Za-z][\w.-]*)?:\s*<([^<>\s]*)>", re.IGNORECASE)
 
 
-def _mask(sparql: str) -> str:
-    return _OPAQUE.sub(lambda m: " " * len(m.group(0)), sparql)
-
-
 def service_targets(sparql: str) -> list[str]:
     """The endpoints a request reaches with ``SERVICE`` (queries) or ``LOAD`` (updates), as written
     or resolved through its prefixes; a variable target is listed as ``?name``."""
-    masked = _mask(sparql)
+    masked = mask(sparql)
     prefixes = {m.group(1) or "": m.group(2) for m in _PREFIX.finditer(sparql)}
     targets = []
     for match in _REACH.finditer(masked):

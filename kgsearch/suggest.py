@@ -21,17 +21,11 @@ from typing import Any
 
 from kg.catalogue import EntityCatalogue, normalize
 from kg.ontology import Ontology, local_name
+from kgsearch.display import PREFIXES
 
 #: Prefixes every SPARQL user expects, besides the ones of the KB's own ontology.
-STANDARD_PREFIXES = {
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-    "owl": "http://www.w3.org/2002/07/owl#",
-    "xsd": "http://www.w3.org/2001/XMLSchema#",
-    "skos": "http://www.w3.org/2004/02/skos/core#",
-    "schema": "http://schema.org/",
-    "foaf": "http://xmlns.com/foaf/0.1/",
-    "kgs": "http://kgsearch.org/ns/kgs#",
+STANDARD_PREFIXES = {name: PREFIXES[name] for name in ("rdf", "rdfs", "owl", "xsd", "skos", "schema", "kgs")} | {
+    "foaf": "http://xmlns.com/foaf/0.1/"
 }
 
 #: Most index entries read for one look-up before ranking (short prefixes match thousands).
