@@ -122,6 +122,16 @@ def sdist_images(cache: Path) -> Path | None:
     return target
 
 
+def describe(path: Path) -> str:
+    """Where an image comes from, without this machine's install or cache paths."""
+    parts = path.parts
+    if "skimage" in parts:
+        return "scikit-image:" + "/".join(parts[parts.index("skimage") + 1 :])
+    if "face_recognition-1.3.0" in parts:
+        return "face_recognition-1.3.0 sdist:tests/test_images/" + path.name
+    return str(path)  # Debian's opencv-doc: a system path, the same on every machine
+
+
 def sources(sk: Path | None, fr: Path | None) -> dict[str, Source]:
     """Every picture used, with hand-checked face boxes (left, top, right, bottom)."""
     html, data = OPENCV / "opencv4" / "html", OPENCV / "examples" / "data"
@@ -584,7 +594,7 @@ def main() -> None:
     src = sources(sk, fr)
     report: dict = {"benchmark": "multimodal-faces", "machine": machine(), "threshold": args.threshold}
     report["min_score"] = MIN_SCORE["hog"]
-    report["sources"] = {name: str(s.path) for name, s in src.items()}
+    report["sources"] = {name: describe(s.path) for name, s in src.items()}
     missing = sorted({name for _, name in GALLERY.values()} - {"collins"} - set(src))
     if missing:
         console.print(f"[yellow]missing gallery pictures: {missing} (apt-get install opencv-doc; network for pip)")
