@@ -253,13 +253,11 @@ def demo(
 
 
 def _serve(engine: Engine, settings: ServerSettings) -> None:
-    from kgsearch.server import CONSOLE_DIR
     from kgsearch.server import serve as run_server
 
     base = f"http://{settings.host}:{settings.port}"
-    start = f"{base}/console/" if CONSOLE_DIR.is_dir() else f"{base}/docs"
     out.rule("the HTTP service")
-    out.print(f"Open [bold]{start}[/] in a browser (API docs: {base}/docs, SPARQL endpoint: {base}/sparql).")
+    out.print(f"Open [bold]{base}/console/[/] in a browser (API docs: {base}/docs, SPARQL endpoint: {base}/sparql).")
     out.print("Press Ctrl-C to stop.", style="dim")
     run_server(engine, settings, log_level="warning")
 

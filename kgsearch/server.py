@@ -273,12 +273,11 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
     from kgsearch.server_sparql import add_sparql_routes
 
     add_sparql_routes(app, state)
-    if CONSOLE_DIR.is_dir():
-        app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
 
     @app.get("/", include_in_schema=False)
     def root():
-        return RedirectResponse("/console/" if CONSOLE_DIR.is_dir() else "/docs")
+        return RedirectResponse("/console/")
 
     return app
 

@@ -117,12 +117,14 @@ def test_installed_demo_command(tmp_path):
                 time.sleep(0.5)
         else:
             pytest.fail(f"the demo did not start serving: {demo.stderr.read() if demo.poll() is not None else ''}")
-        assert front.status_code == 200 and "<html" in front.text.lower()  # the console, or the API docs
+        assert front.status_code == 200 and "kgsearch console" in front.text
+        assert str(front.url) == f"http://127.0.0.1:{port}/console/"
         assert httpx.get(f"http://127.0.0.1:{port}/health").json()["documents"] == 193
     finally:
         demo.send_signal(signal.SIGINT)
         stdout, stderr = demo.communicate(timeout=60)
     assert "Alfred Hitchcock" in stdout  # the director with most films in the sample
+    assert f"http://127.0.0.1:{port}/console/" in stdout  # says where to open the console
     assert f"http://127.0.0.1:{port}/" in stdout
     again = subprocess.run(
         [exe, "demo", "--no-serve", "--home", str(tmp_path / "demo")], capture_output=True, text=True, timeout=300
