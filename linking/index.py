@@ -95,19 +95,26 @@ class AliasIndex:
     def _cues(onto: Ontology) -> dict[str, frozenset[str]]:
         """Phrases that announce the type of the next mention, read from the ontology.
 
-        A property's label or alternative label ("directed by", "starring") announces its range;
-        a class's label ("film", "movie") announces the class itself.
+        A property's label ("directed by") announces its range. Its alternative labels name the
+        relation without fixing a direction ("who directed Jaws", "the director Steven
+        Spielberg", "acted in", "spoken in"), so they announce its domain or its range. A class's
+        labels ("film", "movie") announce the class itself.
         """
         cues: dict[str, set[str]] = defaultdict(set)
+
+        def announce(phrase: str, expected: set[str]) -> None:
+            key = _key(phrase)
+            if expected and key and len(key) > 2:
+                cues[key] |= expected
+
         for term in onto.terms.values():
-            phrases = {term.label, *term.alt_labels}
-            expected = {term.iri} if term.kind == "class" else set(term.range)
-            if not expected:
+            if term.kind == "class":
+                for phrase in {term.label, *term.alt_labels}:
+                    announce(phrase, {term.iri})
                 continue
-            for phrase in phrases:
-                key = _key(phrase)
-                if key and len(key) > 2:
-                    cues[key] |= expected
+            announce(term.label, set(term.range))
+            for phrase in term.alt_labels:
+                announce(phrase, set(term.range) | set(term.domain))
         return {k: frozenset(v) for k, v in cues.items()}
 
     def candidates_for(self, surface: str) -> list[Candidate]:

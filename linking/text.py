@@ -374,7 +374,10 @@ class TextLinker:
                 info = entities[c.iri]
                 fit = 0.0 if not expected else (1.0 if info.types & expected else -1.0)
                 prior = math.log((info.popularity + 1e-9) / total_pop)
-                named = 0.5 * (not cased and c.alias != c.alias.lower())
+                # A capitalised alias is name evidence, matched in a question typed without
+                # capitals or matched case-exactly in one with them: casing a question properly
+                # must not lower its confidence.
+                named = 0.5 * (c.alias != c.alias.lower() and (not cased or s.case_exact))
                 ranked.append((span_z + 0.15 * prior + fit + named, s, c.iri, prior))
         ranked.sort(key=lambda r: (-r[0], r[1].start))
         out: list[Link] = []
