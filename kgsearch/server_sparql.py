@@ -187,7 +187,7 @@ def add_sparql_routes(app: FastAPI, state) -> None:
             raise BadRequestError("the query is empty")
         check_services(query, settings.service_allow)
         form = query_form(query)
-        fmt = negotiate(request.headers.get("accept"), form, _one(params, "format"))
+        fmt = negotiate(request.headers.get("accept"), form, [v for k, v in params if k == "format"])
         result = await run_in_threadpool(
             run_query,
             query,
@@ -212,7 +212,7 @@ def add_sparql_routes(app: FastAPI, state) -> None:
         return JSONResponse({"status": "ok", "message": "update applied"})
 
     def _description(request: Request) -> Response:
-        fmt = negotiate(request.headers.get("accept"), "DESCRIBE", _one(params_of(request), "format"))
+        fmt = negotiate(request.headers.get("accept"), "DESCRIBE", [v for k, v in params_of(request) if k == "format"])
         turtle = service_description(str(request.url.replace(query="")), updates=bool(settings.update_token))
         body = (
             turtle.encode()

@@ -13,6 +13,8 @@ description served at ``GET /sparql``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import re
 
 from kg._endpoint import mask
@@ -52,7 +54,18 @@ _ALIASES = {
 }
 
 #: ``format=`` values accepted besides the names above.
-_FORMAT_NAMES = {"ttl": "turtle", "nt": "ntriples", "n-triples": "ntriples", "json-ld": "jsonld", "rdf": "rdfxml"}
+_FORMAT_NAMES = {
+    "ttl": "turtle",
+    "nt": "ntriples",
+    "n-triples": "ntriples",
+    "json-ld": "jsonld",
+    "rdf": "rdfxml",
+    "rdf+xml": "rdfxml",
+    "n3": "turtle",  # Turtle is N3 without its extensions; N3 parsers read it
+}
+
+#: Result-format names read as their RDF counterparts when the result is a graph.
+_GRAPH_READINGS = {"xml": "rdfxml", "json": "jsonld"}
 
 
 class NotAcceptableError(KgError, ValueError):
@@ -87,23 +100,29 @@ def _accepted(accept: str) -> list[tuple[float, int, str]]:
     return ranges
 
 
-def negotiate(accept: str | None, form: str | None, requested: str | None = None) -> str:
-    """The format name to answer in: ``requested`` (the ``format`` parameter) if given, else the
-    best match of the ``Accept`` header, else the form's default.
+def negotiate(accept: str | None, form: str | None, requested: str | Sequence[str] | None = None) -> str:
+    """The format name to answer in: the ``format`` parameter if given, else the best match of the
+    ``Accept`` header, else the form's default.
+
+    ``format`` is not part of the SPARQL Protocol; clients such as SPARQLWrapper send it (several
+    times, as names or media types) besides ``Accept``. A name of a result format is read for a
+    graph as its RDF counterpart (``xml`` as RDF/XML, ``json`` as JSON-LD, ``n3`` as Turtle); the
+    first value this query form can answer in wins.
 
     Raises:
-        NotAcceptableError: The requested format or every accepted type is wrong for this query form.
+        NotAcceptableError: Neither the requested format nor any accepted type can carry this query form's result.
     """
     offered = formats_for(form)
     kind = "graph" if offered is GRAPH_FORMATS else "result set"
-    if requested:
-        name = requested.strip().lower()
-        name = _FORMAT_NAMES.get(name) or _ALIASES.get(name) or name
-        if name not in offered:
-            raise NotAcceptableError(
-                f"format {requested!r} cannot carry a {kind} ({form or 'query'}); use one of: {', '.join(offered)}"
-            )
-        return name
+    values = [requested] if isinstance(requested, str) else list(requested or ())
+    names = [_format_name(part, offered) for value in values for part in value.split(",") if part.strip()]
+    usable = [name for name in names if name in offered]
+    if usable:
+        return usable[0]
+    if values:
+        raise NotAcceptableError(
+            f"format {', '.join(values)!r} cannot carry a {kind} ({form or 'query'}); use one of: {', '.join(offered)}"
+        )
     if not accept or not accept.strip():
         return next(iter(offered))
     best: tuple[float, int, str] | None = None
@@ -127,6 +146,15 @@ def negotiate(accept: str | None, form: str | None, requested: str | None = None
             f"none of the accepted types ({accept}) can carry a {kind}; accept one of: {', '.join(offered.values())}"
         )
     return best[2]
+
+
+def _format_name(value: str, offered: dict[str, str]) -> str:
+    """A ``format`` value as a format name: a name, an alias, or a media type."""
+    name = value.strip().lower()
+    name = _FORMAT_NAMES.get(name) or _ALIASES.get(name) or name
+    if offered is GRAPH_FORMATS:
+        name = _GRAPH_READINGS.get(name, name)
+    return name
 
 
 def media_type(fmt: str) -> str:
