@@ -13,9 +13,8 @@ description served at ``GET /sparql``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import re
+from collections.abc import Sequence
 
 from kg._endpoint import mask
 from kg.errors import KgError
