@@ -18,7 +18,8 @@ import logging
 import tempfile
 import threading
 import time
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kg._oxigraph import OxigraphStore
@@ -37,7 +39,7 @@ from kgsearch.query_pool import QueryPool, QueryTimeoutError, ServerBusyError
 from kgsearch.settings import ServerSettings
 from kgsearch.sparql_protocol import NotAcceptableError, ServiceNotAllowedError
 from kgsearch.suggest import SuggestIndex, ontology_prefixes
-from linking.errors import InputTextError, LinkingError
+from linking.errors import InputImageError, InputTextError, LinkingError, ModelUnavailableError
 from parser.errors import ParseError
 from retrieval.errors import QuerySyntaxError, RetrievalError, TextQueryTooBroadError
 from retrieval.provenance import MENTIONS_GRAPH, document_iri
@@ -60,6 +62,10 @@ class BadRequestError(KgError, ValueError):
     """A request that breaks the protocol (missing or repeated parameters, wrong media type)."""
 
 
+class DocumentNotFoundError(LookupError):
+    """No ingested image or audio document has this id (or its file is gone)."""
+
+
 class UnsupportedMediaTypeError(BadRequestError):
     """A POST body of a media type the route does not take."""
 
@@ -67,6 +73,7 @@ class UnsupportedMediaTypeError(BadRequestError):
 #: One table from exception type to HTTP status; the first matching entry (in order) wins.
 ERROR_STATUS: list[tuple[type[BaseException], int]] = [
     (EntityNotFoundError, 404),
+    (DocumentNotFoundError, 404),
     (UnsupportedMediaTypeError, 415),
     (BadRequestError, 400),
     (RequestTooLargeError, 413),
@@ -80,6 +87,8 @@ ERROR_STATUS: list[tuple[type[BaseException], int]] = [
     (TextQueryTooBroadError, 400),
     (ParseError, 400),
     (InputTextError, 400),
+    (InputImageError, 400),
+    (ModelUnavailableError, 501),
     (SourceError, 400),
     (InputFileError, 400),
     (StoreError, 500),
@@ -88,6 +97,22 @@ ERROR_STATUS: list[tuple[type[BaseException], int]] = [
     (KgError, 400),
     (ValueError, 400),
 ]
+
+#: Routes whose POST body is a file (documents, an example image, a spoken question): the upload limit applies.
+UPLOAD_PATHS = ("/documents", "/search", "/ask")
+
+#: Suffixes for uploaded example files, by content type.
+UPLOAD_SUFFIXES = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/flac": ".flac",
+    "audio/x-flac": ".flac",
+}
 
 #: Seconds a client is asked to wait after a 503.
 RETRY_AFTER = 5
@@ -122,7 +147,7 @@ class _BodyLimit:
 
     def _limit(self, path: str) -> int:
         s = self.settings
-        return s.max_upload_bytes if path.rstrip("/") == "/documents" else s.max_request_bytes
+        return s.max_upload_bytes if path.rstrip("/") in UPLOAD_PATHS else s.max_request_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -163,6 +188,9 @@ class ServerState:
         self.lock = threading.RLock()  # the engine's lazily built parts and every write
         self._suggest: SuggestIndex | None = None
         self._catalogue_stale = False
+        self._sizes: dict[str, int] | None = None
+        self._sizes_lock = threading.Lock()
+        self.ready = threading.Event()  # the parser and the suggestion index are built
         self.started = time.time()
 
     def start(self) -> None:
@@ -173,6 +201,8 @@ class ServerState:
 
         if self.settings.warm_up:
             threading.Thread(target=self._warm_up, daemon=True, name="kgsearch-warm-up").start()
+        else:
+            self.ready.set()
 
     def _warm_up(self) -> None:
         try:
@@ -182,6 +212,22 @@ class ServerState:
             self.suggest_index()
         except Exception:  # noqa: BLE001 - the first request will raise it properly
             log.warning("warm-up failed; the first request will build what it needs", exc_info=True)
+        finally:
+            self.ready.set()
+
+    def sizes(self) -> dict[str, int]:
+        """Triples, entities and documents, counted once per change of the KB (not under the
+        engine lock, so that /health answers while the warm-up builds the parser)."""
+        with self._sizes_lock:
+            if self._sizes is None:
+                engine = self.engine
+                home = engine.settings.home
+                self._sizes = {
+                    "triples": engine.store.count(),
+                    "entities": len(engine.catalogue),
+                    "documents": len(engine.ledger()) if (home / "ingest.sqlite").exists() else 0,
+                }
+            return self._sizes
 
     def stop(self) -> None:
         if self.pool is not None:
@@ -194,6 +240,7 @@ class ServerState:
             self.pool.invalidate()
         self.cards.refresh()
         self._suggest = None
+        self._sizes = None
         self._catalogue_stale = self._catalogue_stale or catalogue_stale
 
     def fresh_engine(self) -> Engine:
@@ -288,15 +335,13 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Most results to return.
 def _entity_routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/health", tags=["service"])
     def health() -> dict[str, Any]:
-        """Liveness and sizes."""
-        engine = state.engine
-        documents = len(engine.ledger()) if (engine.settings.home / "ingest.sqlite").exists() else 0
+        """Liveness, sizes, and ``ready``: whether the parser and the suggestion index are built
+        (until then the first /ask or /suggest waits for them)."""
         return {
             "status": "ok",
             "version": __version__,
-            "triples": engine.store.count(),
-            "entities": len(engine.catalogue),
-            "documents": documents,
+            **state.sizes(),
+            "ready": state.ready.is_set(),
             "query_workers": state.settings.query_workers if state.pool else 0,
             "uptime_s": round(time.time() - state.started, 1),
         }
@@ -327,6 +372,14 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
             raise EntityNotFoundError(f"{iri} is not a local image of any entity in the KB")
         return FileResponse(path)
 
+    @app.get("/documents/{doc_id:path}/media", tags=["documents"], response_class=FileResponse)
+    def document_media(doc_id: str):
+        """The image or audio file an ingested document was read from (card mentions point here)."""
+        path = state.cards.media_file(doc_id)
+        if path is None:
+            raise DocumentNotFoundError(f"{doc_id!r} is not an ingested image or audio document with its file in place")
+        return FileResponse(path)
+
     @app.get("/search", tags=["search"])
     def search(
         q: Annotated[str, Query(max_length=2000, description='Keywords and "quoted phrases".')],
@@ -347,6 +400,38 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
         engine = state.fresh_engine()
         with state.lock:
             return engine.ask(q, limit=limit).as_json()
+
+    @app.post("/search", tags=["search"])
+    async def search_by_example(
+        request: Request,
+        q: Annotated[str, Query(max_length=2000, description="Optional keywords to rank the documents.")] = "",
+        limit: Limit = 10,
+    ) -> dict[str, Any]:
+        """Query by example: POST an image (``Content-Type: image/jpeg``, ``image/png`` or ``image/webp``).
+
+        Returns what was recognised in it (faces with boxes, words; ``links``), the KB entities
+        among them with their scores (``entities``), and the documents that mention any of them.
+        """
+        body = await _upload(request, "image/")
+        engine = state.fresh_engine()
+        with _spooled(body, request) as path:
+            return await run_in_threadpool(
+                _locked, state, lambda: engine.search_by_example(path, q, limit=limit).as_json()
+            )
+
+    @app.post("/ask", tags=["search"])
+    async def ask_spoken(request: Request, limit: Limit = 10) -> dict[str, Any]:
+        """A spoken question: POST audio (``audio/wav``, ``audio/mpeg`` or ``audio/flac``); it is
+        transcribed and answered like ``GET /ask``, and the answer carries the ``transcript``."""
+        body = await _upload(request, "audio/")
+        engine = state.fresh_engine()
+
+        def answer() -> dict[str, Any]:
+            with _spooled(body, request) as path:
+                transcript = engine.transcribe(path)
+            return {"transcript": transcript, **engine.ask(transcript, limit=limit).as_json()}
+
+        return await run_in_threadpool(_locked, state, answer)
 
     @app.get("/link", tags=["search"])
     def link(
@@ -420,6 +505,33 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
             if isinstance(problem, dict) and "path" in problem:
                 problem["path"] = "request body"
         return {"report": out, "documents": [{"id": i, "links": links.get(i, [])} for i in ids if i]}
+
+
+async def _upload(request: Request, kind: str) -> bytes:
+    """The body of an example-file POST, checked to be of ``kind`` (``image/`` or ``audio/``)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not media.startswith(kind) or media not in UPLOAD_SUFFIXES:
+        known = ", ".join(t for t in UPLOAD_SUFFIXES if t.startswith(kind))
+        raise UnsupportedMediaTypeError(f"POST {request.url.path} takes a file of type {known}, not {media or 'none'}")
+    body = await request.body()
+    if not body:
+        raise BadRequestError(f"POST {request.url.path}: the {kind.rstrip('/')} file is empty")
+    return body
+
+
+@contextmanager
+def _spooled(body: bytes, request: Request):
+    """The uploaded bytes as a temporary file with the suffix of their content type (removed after)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    with tempfile.TemporaryDirectory(prefix="kgsearch-upload-") as folder:
+        path = Path(folder) / f"upload{UPLOAD_SUFFIXES[media]}"
+        path.write_bytes(body)
+        yield path
+
+
+def _locked(state: ServerState, work: Callable[[], Any]) -> Any:
+    with state.lock:
+        return work()
 
 
 def document_links(engine: Engine, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
