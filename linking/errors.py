@@ -15,6 +15,10 @@ class InputImageError(LinkingError, ValueError):
     """An image file is missing or cannot be decoded; the message names the file."""
 
 
+class InputAudioError(LinkingError, ValueError):
+    """An audio file is missing, empty or cannot be decoded; the message names the file."""
+
+
 class ModelUnavailableError(LinkingError, RuntimeError):
     """An optional model (NER, embeddings) was asked for but is not installed or not configured."""
 

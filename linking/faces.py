@@ -56,6 +56,7 @@ from kg.namespaces import IMAGE_PROPERTIES
 from kg.ontology import humanize, local_name
 from kg.store import TripleStore
 from linking.errors import InputImageError, LinkingError, ModelUnavailableError
+from linking.media import open_image
 from linking.types import Document, Link, Mention, Reading
 
 #: Properties whose values are pictures of the entity (the same as ``kgsearch.cards``).
@@ -109,20 +110,7 @@ def load_image(path: str | Path) -> np.ndarray:
         InputImageError: The file is missing or is not a readable image; names the file.
         ModelUnavailableError: Pillow is not installed.
     """
-    try:
-        from PIL import Image, ImageOps, UnidentifiedImageError
-    except ImportError as e:
-        raise ModelUnavailableError(f"reading images needs Pillow: {INSTALL}") from e
-    path = Path(path)
-    if not path.is_file():
-        raise InputImageError(f"{path}: no such image file")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise InputImageError(
-            f"{path}: not a readable image ({e}); use a JPEG, PNG, GIF, BMP, TIFF or WebP file"
-        ) from e
+    return np.asarray(open_image(path))
 
 
 _models: dict[str, object] = {}
