@@ -11,7 +11,7 @@ import html
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import pyoxigraph as ox
 
@@ -158,25 +158,68 @@ class CardBuilder:
             if ctx.doc_id in seen or (doc := index.get(ctx.doc_id)) is None:
                 continue
             seen.add(ctx.doc_id)
-            out.append({"id": doc.id, "title": doc.title, "snippet": sentence_snippet(doc, ctx), "score": None})
+            out.append(self._document(doc, iri, sentence_snippet(doc, ctx)))
         if len(out) < limit:
             for hit in index.search("", entities=[iri], limit=limit + len(seen)):
                 if hit.ref in seen or len(out) >= limit:
                     continue
                 doc = index.get(hit.ref)
                 text = doc.text if doc else ""
-                span = self._first_mention(hit.ref, iri)
+                mentions = self.mentions(hit.ref, iri)
+                span = next(((m["start"], m["end"]) for m in mentions if m.get("start") is not None), None)
                 snippet = mention_snippet(text, *span) if span else (hit.snippet or lead_snippet(text))
-                out.append({"id": hit.ref, "title": doc.title if doc else "", "snippet": snippet, "score": None})
+                if doc is None:
+                    out.append({"id": hit.ref, "title": "", "snippet": snippet, "score": None})
+                else:
+                    out.append(self._document(doc, iri, snippet, mentions))
         return out
 
-    def _first_mention(self, doc_id: str, iri: str) -> tuple[int, int] | None:
+    def _document(self, doc, iri: str, snippet: str, mentions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A document entry of a card; image and audio documents add where the entity is in them."""
+        entry: dict[str, Any] = {"id": doc.id, "title": doc.title, "snippet": snippet, "score": None}
+        if doc.modality != "text":
+            entry["modality"] = doc.modality
+            entry["media"] = f"/documents/{quote(doc.id, safe='')}/media"
+            if "image_size" in doc.metadata:
+                entry["image_size"] = list(doc.metadata["image_size"])
+            entry["mentions"] = mentions if mentions is not None else self.mentions(doc.id, iri)
+        return entry
+
+    def mentions(self, doc_id: str, iri: str) -> list[dict[str, Any]]:
+        """Where the entity is mentioned in a document: surface, score, method, and the character
+        span, image box (left, top, right, bottom) or time span (seconds) each mention has."""
         k = KGS
         rows = self.engine.store.query(
-            f"SELECT ?start ?end WHERE {{ GRAPH <{MENTIONS_GRAPH}> {{ ?m <{k}inDocument> <{document_iri(doc_id)}> ; "
-            f"<{k}entity> <{_iri(iri)}> ; <{k}start> ?start ; <{k}end> ?end }} }} ORDER BY ?start LIMIT 1"
+            f"SELECT ?surface ?score ?method ?start ?end ?box ?t0 ?t1 WHERE {{ GRAPH <{MENTIONS_GRAPH}> {{ "
+            f"?m <{k}inDocument> <{document_iri(doc_id)}> ; <{k}entity> <{_iri(iri)}> ; <{k}surface> ?surface ; "
+            f"<{k}score> ?score ; <{k}method> ?method . OPTIONAL {{ ?m <{k}start> ?start ; <{k}end> ?end }} "
+            f"OPTIONAL {{ ?m <{k}box> ?box }} OPTIONAL {{ ?m <{k}startTime> ?t0 ; <{k}endTime> ?t1 }} }} }} "
+            "ORDER BY ?start ?t0"
         )
-        return (int(rows.rows[0][0].value), int(rows.rows[0][1].value)) if rows.rows else None
+        out = []
+        for surface, score, method, start, end, box, t0, t1 in rows:
+            m: dict[str, Any] = {"surface": surface.value, "score": float(score.value), "method": method.value}
+            if start is not None:
+                m["start"], m["end"] = int(start.value), int(end.value)
+            if box is not None:
+                m["bbox"] = [float(v) for v in box.value.split(",")]
+            if t0 is not None:
+                m["time_span"] = [float(t0.value), float(t1.value)]
+            out.append(m)
+        return out
+
+    def media_file(self, doc_id: str) -> Path | None:
+        """The image or audio file an ingested document was read from, if it is still there.
+
+        Only files recorded as ingested documents are served, so the route cannot read others.
+        """
+        if not (self.engine.settings.home / "ingest.sqlite").exists():
+            return None
+        doc = self.engine.text_index().get(doc_id)
+        if doc is None or doc.modality == "text" or not doc.metadata.get("path"):
+            return None
+        path = Path(doc.metadata["path"])
+        return path if path.is_file() else None
 
     def neighbors(self, ref: str, *, limit: int = 50) -> dict[str, Any]:
         """The entity, the entities one hop away in either direction (at most ``limit``), and the edges."""

@@ -14,6 +14,7 @@ from kg.errors import KgError
 from kgsearch.cli import HomeOption, _engine, _fail, _settings, app, err, eval_app, out
 from linking.errors import LinkingError
 from parser.errors import CannotParseError, ParseError
+from retrieval.sources import SourceError
 
 parser_app = typer.Typer(help="The semantic parser (questions to SPARQL).", no_args_is_help=True)
 app.add_typer(parser_app, name="parser")
@@ -48,17 +49,29 @@ def ask(
         Path | None, typer.Option(help="Read questions from a file: one per line, or JSONL with a 'question' field.")
     ] = None,
     limit: Annotated[int, typer.Option(help="Most answers to print per question.")] = 20,
+    audio: Annotated[
+        Path | None, typer.Option(help="A spoken question (wav, mp3, flac): transcribed, then answered.")
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Answer questions from the KB and the ingested documents: answers with evidence, and the SPARQL."""
-    if (question is None) == (batch is None):
-        _fail(KgError("give a question, or --batch FILE, but not both"))
+    if sum(x is not None for x in (question, batch, audio)) != 1:
+        _fail(KgError("give one of: a question, --batch FILE, --audio FILE"))
     try:
         questions = _read_questions(batch) if batch else [question]
     except KgError as e:
         _fail(e)
     failed = 0
+    transcript = None
     with _engine(home) as engine:
+        if audio is not None:
+            try:
+                transcript = engine.transcribe(audio)
+            except (KgError, LinkingError, SourceError) as e:
+                _fail(e)
+            questions = [transcript]
+            if not json_out:
+                out.print(f"[dim]heard:[/] {escape(transcript)}", highlight=False)
         for q in questions:
             try:
                 result = engine.ask(q, limit=limit)
@@ -83,7 +96,10 @@ def ask(
             except (KgError, LinkingError, ParseError) as e:
                 _fail(e)
             if json_out:
-                print(json.dumps(result.as_json(), ensure_ascii=False))
+                body = result.as_json()
+                if transcript is not None:
+                    body["transcript"] = transcript
+                print(json.dumps(body, ensure_ascii=False))
                 continue
             print_answers(result)
     if failed and not batch:

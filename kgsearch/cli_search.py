@@ -80,15 +80,26 @@ def ingest(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help='Words and "quoted phrases".')],
+    query: Annotated[str, typer.Argument(help='Words and "quoted phrases" (may be empty with --image).')] = "",
     limit: Annotated[int, typer.Option(help="Documents (and entities) to show.")] = 10,
     entity: Annotated[
         list[str] | None, typer.Option(help="Keep documents that mention this entity (IRI or name); repeatable.")
+    ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(
+            help="Query by example: the people and words recognised in this image, and the documents that mention them."
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     home: HomeOption = None,
 ) -> None:
     """Search the ingested documents (BM25 and embeddings fused); shows documents and the entities they mention."""
+    if image is not None:
+        _search_by_example(image, query, limit, json_out, home)
+        return
+    if not query.strip():
+        _fail(ValueError("give search words, or an example image with --image"))
     with _engine(home) as engine:
         try:
             iris = [engine.entity(e).iri for e in entity or []]
@@ -109,6 +120,39 @@ def search(
     if results.entities:
         names = ", ".join(escape(e.label) for e in results.entities)
         out.print(f"[bold]entities:[/] {names}", highlight=False)
+
+
+def _search_by_example(image: Path, query: str, limit: int, json_out: bool, home) -> None:
+    with _engine(home) as engine:
+        try:
+            found = engine.search_by_example(image, query, limit=limit)
+            cards = {link.entity_iri: engine.entity(link.entity_iri) for link in found.entities}
+        except (KgError, LinkingError, RetrievalError, SourceError) as e:
+            _fail(e)
+    if json_out:
+        print(json.dumps(found.as_json(), ensure_ascii=False))
+        return
+    skipped = found.reading.metadata.get("skipped", {})
+    for name, why in skipped.items():
+        err.print(f"[dim]{name} skipped: {escape(why)}[/]")
+    if not found.entities:
+        faces = sum(1 for link in found.reading.links if link.method.startswith("faces"))
+        out.print(f"[yellow]no KB entity recognised in {escape(str(image))}[/] ({faces} face(s) found)")
+        return
+    table = Table("entity", "how", "score", "where", "about", show_edge=False)
+    for link in found.entities:
+        box = link.mention.bbox
+        where = "box " + ",".join(f"{v:.0f}" for v in box) if box else ""
+        entity = cards[link.entity_iri]
+        table.add_row(escape(entity.label), link.method, f"{link.score:.2f}", where, escape(entity.description[:90]))
+    out.print(table)
+    if not found.documents:
+        out.print("[yellow]no ingested document mentions them[/]")
+        return
+    docs = Table("#", "document", "snippet", show_edge=False, show_lines=True)
+    for rank, doc in enumerate(found.documents, start=1):
+        docs.add_row(str(rank), escape(doc.title or doc.id), highlighted(doc.snippet))
+    out.print(docs)
 
 
 @eval_app.command("scifact")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyoxigraph as ox
 
@@ -66,6 +67,25 @@ class Stats:
     types: dict[str, int]
 
 
+@dataclass(frozen=True)
+class ExampleResults:
+    """What query by example found: the reading of the example file, the entities recognised in
+    it (the best link per entity, best first), and the documents that mention any of them."""
+
+    reading: Any
+    entities: list
+    documents: list
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "text": self.reading.text,
+            "links": [link.as_json() for link in self.reading.links],
+            "entities": [link.as_json() for link in self.entities],
+            "documents": [d.as_json() for d in self.documents],
+            "metadata": dict(self.reading.metadata),
+        }
+
+
 class Engine:
     """kgsearch over one home directory: a triple store plus its entity catalogue.
 
@@ -86,6 +106,7 @@ class Engine:
         self._ledger = None
         self._relations = None
         self._relations_loaded = False
+        self._media = None
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Engine:
@@ -159,7 +180,8 @@ class Engine:
             if graph is None and added:
                 catalogued = self._update_catalogue(path, formats[path])
             reports.append(LoadReport(path, added, time.perf_counter() - started, catalogued))
-            self._linker = self._parser = None  # the linker's index no longer matches the catalogue
+            # the linkers' indexes (aliases, face gallery, class labels) no longer match the KB
+            self._linker = self._parser = self._media = None
         return reports
 
     def _update_catalogue(self, path: Path, fmt: ox.RdfFormat) -> int:
@@ -208,6 +230,52 @@ class Engine:
             raise InputTextError("there is no text to link")
         linker = self.linker().with_config(noisy=True) if noisy else self.linker()
         return linker.topic_entities(text) if question else linker.link(Document(doc_id, text=text))
+
+    def media_readers(self) -> dict:
+        """Readers of image and audio documents, built on first use.
+
+        Images are read by the face linker (gallery from the KB's entity images), Tesseract OCR
+        and, with ``KGSEARCH_OBJECT_MODEL`` set, a zero-shot object detector; audio by Whisper
+        (``KGSEARCH_WHISPER_MODEL``). A linker whose model is missing is skipped and named in
+        the document's metadata (see :class:`linking.media.CombinedReader`).
+
+        Returns:
+            dict[str, linking.media.CombinedReader]: By modality, ``image`` and ``audio``.
+        """
+        if self._media is None:
+            from linking.media import CombinedReader
+
+            self._media = {
+                "image": CombinedReader(
+                    {"faces": self._face_linker, "ocr": self._ocr_linker, "objects": self._object_linker}
+                ),
+                "audio": CombinedReader({"speech": self._speech_linker}),
+            }
+        return self._media
+
+    def _face_linker(self):
+        from linking.faces import FaceGallery, FaceLinker
+
+        return FaceLinker(FaceGallery.from_store(self.store, cache=self.settings.home / "faces.json"))
+
+    def _ocr_linker(self):
+        from linking.ocr import OcrLinker
+
+        return OcrLinker(self.linker(), lang=self.settings.media.ocr_lang)
+
+    def _object_linker(self):
+        from linking.errors import ModelUnavailableError
+        from linking.objects import ObjectLinker, classes_from_ontology
+
+        model = self.settings.media.object_model
+        if model is None:
+            raise ModelUnavailableError("no object detector is configured (set KGSEARCH_OBJECT_MODEL)")
+        return ObjectLinker(model, classes_from_ontology(self.store))
+
+    def _speech_linker(self):
+        from linking.speech import SpeechLinker, Transcriber
+
+        return SpeechLinker(self.linker(), Transcriber(self.settings.media.whisper_model))
 
     def parser(self):
         """The semantic parser over this home's KB, built on first use (reads the schema once).
@@ -289,6 +357,7 @@ class Engine:
             vector_index=vector_index,
             embedder=self.embedder() if vector_index is not None else None,
             gazetteer=self.gazetteer(),
+            media=self.media_readers(),
         )
         report = ingester.ingest(read_sources(paths), progress=progress)
         if report.added or report.updated:
@@ -338,6 +407,69 @@ class Engine:
         """
         return self.hybrid().search(query, limit=limit, entities=entities)
 
+    def read_media(self, path: str | Path, *, modality: str | None = None):
+        """Read one image or audio file with this KB's media linkers, without ingesting it.
+
+        Args:
+            path: The file.
+            modality: ``image`` or ``audio``; from the file's suffix when ``None``.
+
+        Returns:
+            linking.types.Reading: The text read (OCR words, transcript), the links (faces with
+            boxes, words with boxes or time spans) and the reading's metadata.
+
+        Raises:
+            SourceError: The file is missing or its kind is not an image or audio suffix.
+            linking.errors.InputImageError: The file is not a readable image.
+            linking.errors.ModelUnavailableError: No linker for the modality could run.
+        """
+        from linking.types import Document
+        from retrieval.sources import MEDIA_SUFFIXES, SourceError
+
+        path = Path(path)
+        if not path.is_file():
+            raise SourceError(f"{path}: no such file")
+        modality = modality or MEDIA_SUFFIXES.get(path.suffix.lower())
+        if modality not in ("image", "audio"):
+            kinds = ", ".join(sorted(MEDIA_SUFFIXES))
+            raise SourceError(f"{path}: not an image or audio file (known suffixes: {kinds})")
+        return self.media_readers()[modality].read(Document(path.name, path=path, modality=modality))
+
+    def transcribe(self, path: str | Path) -> str:
+        """The words spoken in an audio file (Whisper), e.g. a question to :meth:`ask`.
+
+        Raises:
+            SourceError: The file is missing, or no speech was heard in it.
+            The errors of :meth:`read_media`.
+        """
+        from retrieval.sources import SourceError
+
+        text = self.read_media(path, modality="audio").text.strip()
+        if not text:
+            raise SourceError(f"{path}: no speech was heard in the audio")
+        return text
+
+    def search_by_example(self, path: str | Path, query: str = "", *, limit: int = 10) -> ExampleResults:
+        """Query by example: the entities recognised in an image (faces, words), and the documents
+        that mention any of them (ranked with ``query``'s keywords when given).
+
+        Raises:
+            The errors of :meth:`read_media`.
+        """
+        reading = self.read_media(path, modality="image")
+        best: dict[str, Any] = {}
+        for link in reading.links:
+            if link.entity_iri and (link.entity_iri not in best or link.score > best[link.entity_iri].score):
+                best[link.entity_iri] = link
+        found = sorted(best.values(), key=lambda link: -link.score)
+        documents: dict[str, Any] = {}
+        for link in found:
+            for doc in self.search(query, limit=limit, entities=[link.entity_iri]).documents:
+                if doc.id not in documents or doc.score > documents[doc.id].score:
+                    documents[doc.id] = doc
+        ranked = sorted(documents.values(), key=lambda d: -d.score)[:limit]
+        return ExampleResults(reading=reading, entities=found, documents=ranked)
+
     def ask(self, question: str, *, limit: int = 100) -> HybridAnswers:
         """Answer a question from the KB and the ingested documents, fused (KB answers first when sure).
 
@@ -349,7 +481,7 @@ class Engine:
 
     def rebuild_catalogue(self) -> int:
         """Rebuild every catalogue entry from the store; returns the number of entities."""
-        self._linker = self._parser = None
+        self._linker = self._parser = self._media = None
         return update_catalogue(self.catalogue, self.store).entities
 
     def sparql(self, query: str) -> QueryResult:

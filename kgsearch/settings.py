@@ -28,6 +28,31 @@ def default_home(env: Mapping[str, str]) -> Path:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    """Models for images and audio.
+
+    Attributes:
+        whisper_model: A faster-whisper (CTranslate2) model directory, or the name of a packaged
+            one, ``tiny.en`` or ``base`` (``KGSEARCH_WHISPER_MODEL``; see ``requirements/speech.txt``).
+        object_model: A zero-shot object detector (OWL-ViT family) directory
+            (``KGSEARCH_OBJECT_MODEL``); objects are not detected without one.
+        ocr_lang: Tesseract language(s), e.g. ``eng`` or ``eng+deu`` (``KGSEARCH_OCR_LANG``).
+    """
+
+    whisper_model: str = "tiny.en"
+    object_model: Path | None = None
+    ocr_lang: str = "eng"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MediaSettings:
+        return cls(
+            whisper_model=env.get("KGSEARCH_WHISPER_MODEL") or cls.whisper_model,
+            object_model=Path(env["KGSEARCH_OBJECT_MODEL"]).expanduser() if env.get("KGSEARCH_OBJECT_MODEL") else None,
+            ocr_lang=env.get("KGSEARCH_OCR_LANG") or cls.ocr_lang,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything an :class:`~kgsearch.engine.Engine` needs to open a home.
 
@@ -35,12 +60,14 @@ class Settings:
         home: Directory holding the store, the catalogue and indexes.
         kg: Triple-store settings (``KGSEARCH_STORE``, ``KGSEARCH_SPARQL_*``).
         retrieval: Text and vector index backends (``KGSEARCH_TEXT_INDEX``, ``KGSEARCH_VECTOR_INDEX``, ``KGSEARCH_ES_*``).
+        media: Models for image and audio documents (``KGSEARCH_WHISPER_MODEL``, ``KGSEARCH_OBJECT_MODEL``, ...).
         shared_data: The benchmark data directory (``KGSEARCH_SHARED_DATA``, default ``../shared/data``).
     """
 
     home: Path
     kg: KgSettings = field(default_factory=KgSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
 
     @classmethod
@@ -51,6 +78,7 @@ class Settings:
             home=Path(home).expanduser() if home else default_home(env),
             kg=KgSettings.from_env(env),
             retrieval=RetrievalSettings.from_env(env),
+            media=MediaSettings.from_env(env),
         )
         if env.get("KGSEARCH_SHARED_DATA"):
             settings = replace(settings, shared_data=Path(env["KGSEARCH_SHARED_DATA"]).expanduser())

@@ -628,16 +628,55 @@
       group.append(svgEl("title", {}, node.label + "\n" + node.iri));
       svg.append(group);
     }
-    $("graph").replaceChildren(svg);
-    if (!others.length) $("graph").append(el("p", { class: "empty", text: "No neighbours." }));
+    if (others.length) $("graph").replaceChildren(svg);
+    else $("graph").replaceChildren(el("p", { class: "empty", text: "No neighbours." }));
+  }
+
+  /** An image document with the boxes where the entity was found (a face, words, an object). */
+  function imageWithBoxes(d) {
+    const NS = "http://www.w3.org/2000/svg";
+    const [width, height] = d.image_size;
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+    svg.setAttribute("class", "media-image");
+    const image = document.createElementNS(NS, "image");
+    image.setAttribute("href", d.media);
+    image.setAttribute("width", width);
+    image.setAttribute("height", height);
+    svg.append(image);
+    for (const m of d.mentions.filter((m) => m.bbox)) {
+      const [left, top, right, bottom] = m.bbox;
+      const box = document.createElementNS(NS, "rect");
+      Object.entries({ x: left, y: top, width: right - left, height: bottom - top, class: "mention-box" })
+        .forEach(([k, v]) => box.setAttribute(k, v));
+      const title = document.createElementNS(NS, "title");
+      title.textContent = m.surface + " · " + m.method + " · " + m.score.toFixed(2);
+      box.append(title);
+      svg.append(box);
+    }
+    return svg;
+  }
+
+  function mentionFacts(d) {
+    return el("ul", { class: "media-mentions" }, d.mentions.map((m) => {
+      const where = m.bbox ? "box " + m.bbox.map((v) => Math.round(v)).join(", ")
+        : m.time_span ? m.time_span.map((v) => v.toFixed(2) + " s").join(" – ") : "";
+      return el("li", {}, el("span", { class: "source", text: m.method.split(":")[0] }), " ",
+        m.surface + " · score " + m.score.toFixed(2) + (where ? " · " + where : ""));
+    }));
   }
 
   function renderDocuments(documents) {
     if (!documents.length) return;
     const list = el("ul", { class: "mentions" });
     for (const d of documents) {
-      list.append(el("li", {}, el("span", { class: "title", text: d.title || d.id }), " ",
-        el("code", { text: d.id }), el("p", {}, safeSnippet(d.snippet))));
+      const item = el("li", { class: "document-" + (d.modality || "text") },
+        el("span", { class: "title", text: d.title || d.id }), " ", el("code", { text: d.id }));
+      if (d.modality === "image" && d.image_size) item.append(imageWithBoxes(d));
+      if (d.modality === "audio") item.append(el("audio", { controls: true, preload: "none", src: d.media }));
+      if (d.mentions && d.mentions.length) item.append(mentionFacts(d));
+      item.append(el("p", {}, safeSnippet(d.snippet)));
+      list.append(item);
     }
     $("entity-documents").replaceChildren(el("h3", { class: "section", text: "Mentioned in" }), list);
   }
