@@ -209,7 +209,9 @@ def test_sparqlwrapper_ask(sparqlwrapper, endpoint, kb, query, fmt):
 # default, format=xml, means RDF/XML.
 @pytest.mark.parametrize("fmt", ["TURTLE", "RDFXML", "XML", "N3", "JSONLD"])
 @pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")  # inside SPARQLWrapper
-@pytest.mark.filterwarnings("ignore:Dataset.default_context is deprecated:DeprecationWarning")  # rdflib's JSON-LD parser
+@pytest.mark.filterwarnings(
+    "ignore:Dataset.default_context is deprecated:DeprecationWarning"
+)  # rdflib's JSON-LD parser
 def test_sparqlwrapper_construct(sparqlwrapper, endpoint, kb, fmt):
     converted = query_and_convert(wrapper(sparqlwrapper, endpoint, CONSTRUCT_HORROR, getattr(sparqlwrapper, fmt)))
     if isinstance(converted, bytes):  # SPARQLWrapper hands Turtle, N3 and JSON-LD back unparsed
