@@ -33,13 +33,14 @@ class MediaSettings:
 
     Attributes:
         whisper_model: A faster-whisper (CTranslate2) model directory, or the name of a packaged
-            one, ``tiny.en`` or ``base`` (``KGSEARCH_WHISPER_MODEL``; see ``requirements/speech.txt``).
+            one, ``base`` (the default: more entity links than ``tiny.en`` in ``bench/multimodal.py``) or
+            ``tiny.en`` (``KGSEARCH_WHISPER_MODEL``; see ``requirements/speech.txt``).
         object_model: A zero-shot object detector (OWL-ViT family) directory
             (``KGSEARCH_OBJECT_MODEL``); objects are not detected without one.
         ocr_lang: Tesseract language(s), e.g. ``eng`` or ``eng+deu`` (``KGSEARCH_OCR_LANG``).
     """
 
-    whisper_model: str = "tiny.en"
+    whisper_model: str = "base"
     object_model: Path | None = None
     ocr_lang: str = "eng"
 

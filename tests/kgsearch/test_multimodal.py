@@ -28,8 +28,8 @@ COLLINS = "http://kgsearch.org/people/Eileen_Collins"
 JAWS = "http://kgsearch.org/movies/film/Jaws"
 SPIELBERG = "http://kgsearch.org/movies/person/Steven_Spielberg"
 SENTENCE = "Jaws is a 1975 film directed by Steven Spielberg."
-REAR_WINDOW = "http://kgsearch.org/movies/film/Rear_Window"
-HITCHCOCK = "http://kgsearch.org/movies/person/Alfred_Hitchcock"
+FAREWELL = "http://kgsearch.org/movies/film/A_Farewell_to_Arms"
+BORZAGE = "http://kgsearch.org/movies/person/Frank_Borzage"
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
@@ -90,7 +90,8 @@ def ingested(sample_home, tmp_path_factory):
     if FONT.exists():
         sentence_image(folder / "jaws-caption.png")
     if shutil.which("espeak-ng"):
-        spoken(folder / "rear-window.wav", sample_sentence("Rear Window"))
+        # "A Farewell to Arms is a 1932 American pre-Code romance drama film directed by Frank Borzage ..."
+        spoken(folder / "farewell.wav", sample_sentence("A Farewell to Arms"))
     with Engine.open(home) as engine:
         engine.load([PROJECT_ROOT / "data" / "faces-sample.ttl"])
         report = engine.ingest([folder], vectors=False)
@@ -106,7 +107,7 @@ def test_bad_files_are_reported_and_the_rest_ingested(ingested):
     _, report = ingested
     problems = {p.doc_id: p.message for p in report.failed}
     assert "broken.jpg" in problems and "empty.png" in problems, problems
-    assert all(not key.startswith(("astronaut", "jaws", "rear")) for key in problems), problems
+    assert all(not key.startswith(("astronaut", "jaws", "farewell")) for key in problems), problems
 
 
 @needs_faces
@@ -144,8 +145,8 @@ def test_spoken_sentence_links_film_and_director_with_time_spans(media_home):
 
     with Engine.open(media_home) as engine:
         builder = CardBuilder(engine)
-        film = [d for d in builder.card(REAR_WINDOW, documents=100)["documents"] if d["id"] == "rear-window.wav"]
-        director = [d for d in builder.card(HITCHCOCK, documents=100)["documents"] if d["id"] == "rear-window.wav"]
+        film = [d for d in builder.card(FAREWELL, documents=100)["documents"] if d["id"] == "farewell.wav"]
+        director = [d for d in builder.card(BORZAGE, documents=100)["documents"] if d["id"] == "farewell.wav"]
     assert film and director
     t_film = film[0]["mentions"][0]["time_span"]
     t_director = director[0]["mentions"][0]["time_span"]
