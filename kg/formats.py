@@ -7,6 +7,11 @@ built from other entities ("billion laughs") and entity values over
 :data:`MAX_ENTITY_CHARS` are refused with the line that declares them.
 ``tests/kg/test_formats.py`` pins that.
 
+Blank nodes are scoped to the file they come from: each is renamed from the file's sha256 and
+its order of first appearance. Loading the same file again (say, after a load was killed half
+way) then yields the same nodes, and adds nothing; two files that both say ``_:b1`` mean two
+nodes, as RDF has it.
+
 >>> rdf_format("ttl").name
 'Turtle'
 >>> guess_format("people.nt.gz").name
@@ -16,6 +21,7 @@ built from other entities ("billion laughs") and entity values over
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -185,13 +191,55 @@ def parse_file(
     if fmt == ox.RdfFormat.RDF_XML:
         check_xml_entities(path)
     with open_rdf(path) as f:
+        seed = file_digest(path)[:16]
         source = io.BufferedReader(_CountingReader(f, progress)) if progress else f
         try:
-            yield from ox.parse(source, format=fmt, base_iri=base)
+            yield from _scoped_blank_nodes(ox.parse(source, format=fmt, base_iri=base), seed)
         except SyntaxError as e:
             raise syntax_error(path, e) from None
         except ValueError as e:
             raise RdfSyntaxError(path, str(e)) from None
+
+
+def file_digest(path: str | Path) -> str:
+    """The sha256 of a file's bytes (as stored, so of the compressed bytes of a ``.gz``), in hex.
+
+    Raises:
+        InputFileError: The file cannot be read.
+    """
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as e:
+        raise InputFileError(f"{path}: cannot read the file ({e.strerror})") from e
+
+
+def _scoped_blank_nodes(quads: Iterator[ox.Quad], seed: str) -> Iterator[ox.Quad]:
+    """Rename blank nodes to ``<seed><n>``, n counting them in order of first appearance.
+
+    The parser's own names for anonymous nodes (``[]``, lists) are random per parse; the order
+    of appearance is not, so the same file always gives the same nodes.
+    """
+    names: dict[str, ox.BlankNode] = {}
+
+    def rename(node: ox.BlankNode) -> ox.BlankNode:
+        scoped = names.get(node.value)
+        if scoped is None:
+            scoped = names[node.value] = ox.BlankNode(f"{seed}{len(names):x}")
+        return scoped
+
+    blank = ox.BlankNode
+    for q in quads:
+        s, o, g = q.subject, q.object, q.graph_name
+        if isinstance(s, blank) or isinstance(o, blank) or isinstance(g, blank):
+            yield ox.Quad(
+                rename(s) if isinstance(s, blank) else s,
+                q.predicate,
+                rename(o) if isinstance(o, blank) else o,
+                rename(g) if isinstance(g, blank) else g,
+            )
+        else:
+            yield q
 
 
 class _CountingReader(io.RawIOBase):

@@ -78,3 +78,16 @@ def test_malformed_xml_names_the_line(tmp_path):
     path.write_text('<?xml version="1.0"?>\n<!DOCTYPE x [\n<!ENTITY a "b"\n]>\n<x/>\n', encoding="utf-8")
     with pytest.raises(RdfSyntaxError, match=r"broken\.rdf, line 4"):
         list(parse_file(path))
+
+
+def test_blank_nodes_are_scoped_to_the_file_and_stable_across_loads(tmp_path):
+    ontology = tmp_path / "o.ttl"
+    ontology.write_text("@prefix e: <http://ex/> .\n_:b1 e:p [ e:q 1 ] .\ne:a e:r ( 1 2 ) .\n", encoding="utf-8")
+    other = tmp_path / "other.ttl"
+    other.write_text("@prefix e: <http://ex/> .\n_:b1 e:p 2 .\n", encoding="utf-8")
+    store = OxigraphStore()
+    assert store.load(ontology) == 7
+    assert store.load(ontology) == 0  # a re-run (say, after a killed load) adds nothing
+    assert store.load(other) == 1  # its _:b1 is another node than the first file's _:b1
+    rows = store.query("SELECT DISTINCT ?s WHERE { ?s <http://ex/p> ?o }")
+    assert len(list(rows)) == 2
