@@ -32,6 +32,16 @@ def materialize(result, cap: int | None = None) -> QueryResult:
     return GraphResult(tuple(items), truncated)
 
 
+def _open_advice(message: str) -> str:
+    if "Read-only file system" in message or "Permission denied" in message:
+        return "The directory is not writable: choose a writable home (--home or KGSEARCH_HOME)."
+    if "No space left" in message:
+        return "The disk is full: free some space and try again."
+    if "lock" in message.lower():
+        return "Another kgsearch process is using this home: stop it, or use another home."
+    return "Is another kgsearch process using this home?"
+
+
 def _graph_node(graph: str | None):
     return ox.DefaultGraph() if graph is None else ox.NamedNode(graph)
 
@@ -54,9 +64,7 @@ class OxigraphStore:
         try:
             self._store = ox.Store(str(self.path)) if self.path is not None else ox.Store()
         except OSError as e:
-            raise StoreError(
-                f"cannot open the store at {self.path}: {e}. Is another kgsearch process using this home?"
-            ) from e
+            raise StoreError(f"cannot open the store at {self.path}: {e}. {_open_advice(str(e))}") from e
 
     @property
     def native(self) -> ox.Store:

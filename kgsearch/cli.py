@@ -50,9 +50,12 @@ def _settings(home: Path | None) -> Settings:
 
 def _engine(home: Path | None) -> Engine:
     try:
-        return Engine(_settings(home))
+        engine = Engine(_settings(home))
     except KgError as e:
         _fail(e)
+    for note in engine.recovery_notes():
+        err.print(f"[bold yellow]warning:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    return engine
 
 
 def _fail(error: Exception) -> None:
@@ -101,7 +104,8 @@ def load(
     graph: Annotated[str | None, typer.Option(help="Load into this named graph instead of the default graph.")] = None,
     home: HomeOption = None,
 ) -> None:
-    """Load RDF files; each file is stored whole or not at all."""
+    """Load RDF files; a file that does not parse stores nothing, and re-running a load (after a
+    crash or a full disk) completes it without duplicates."""
     with _engine(home) as engine:
         try:
             load_files(engine, files, fmt, graph)

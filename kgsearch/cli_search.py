@@ -15,6 +15,7 @@ from kg.errors import KgError
 from kgsearch.cli import HomeOption, _engine, _fail, _settings, app, err, eval_app, out
 from linking.errors import LinkingError, ModelUnavailableError
 from retrieval.errors import RetrievalError
+from retrieval.ingest import CHECKPOINT
 from retrieval.sources import SourceError
 
 #: Problems listed one by one after an ingest; the rest are counted.
@@ -40,12 +41,17 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Text files (.txt, .md), JSON Lines (.jsonl), or folders.")],
     no_vectors: Annotated[bool, typer.Option("--no-vectors", help="Skip passage embeddings (BM25 only).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    checkpoint: Annotated[
+        int, typer.Option(min=1, help="Documents written per checkpoint; an interrupted ingest redoes at most one.")
+    ] = CHECKPOINT,
     home: HomeOption = None,
 ) -> None:
     """Link documents to the KB and index them: text, entity ids, passage vectors, mention provenance.
 
     Re-running skips documents already ingested with the same content; a document whose id was
-    ingested with other content replaces it. Bad documents are reported with file and line.
+    ingested with other content replaces it. Bad documents are reported with file and line. An
+    ingest that is killed (or hits a full disk) is undone back to its last checkpoint when the home
+    is next opened; running it again completes it.
     """
     from linking.evaluation import progress_bar
     from retrieval.sources import count_documents
@@ -58,7 +64,10 @@ def ingest(
         task = bar.add_task("ingesting", total=total)
         try:
             report = engine.ingest(
-                paths, vectors=not no_vectors, progress=lambda done: bar.update(task, completed=done)
+                paths,
+                vectors=not no_vectors,
+                checkpoint=checkpoint,
+                progress=lambda done: bar.update(task, completed=done),
             )
         except ModelUnavailableError as e:
             _fail(ModelUnavailableError(f"{e}; or ingest without embeddings: kgsearch ingest --no-vectors"))

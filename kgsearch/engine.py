@@ -13,6 +13,7 @@ kg.errors.EntityNotFoundError: no entity 'http://kgsearch.org/ns/movies#Film' in
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,14 +25,15 @@ import pyoxigraph as ox
 from kg.backends import open_store
 from kg.catalogue import Entity, EntityCatalogue
 from kg.catalogue_build import update_catalogue
-from kg.errors import EntityNotFoundError
-from kg.formats import guess_format, parse_file
+from kg.errors import EntityNotFoundError, InputFileError, KgError, RdfSyntaxError, StoreError, UnknownFormatError
+from kg.formats import file_digest, guess_format, parse_file
 from kg.results import QueryResult
 from kg.store import TripleStore
+from kgsearch.journal import LoadIntent, LoadJournal
 from kgsearch.settings import Settings
 from retrieval.backends import has_vector_index, open_text_index, open_vector_index
 from retrieval.hybrid import HybridAnswers, HybridSearcher, SearchResults, document_scorer, fit_text_relations
-from retrieval.ingest import DocumentLedger, IngestProgress, IngestReport
+from retrieval.ingest import CHECKPOINT, DocumentLedger, IngestProgress, IngestReport
 from retrieval.relations import ClassGazetteer, TextRelationModel
 from retrieval.text_index import TextIndex
 from retrieval.vector_index import VectorIndex
@@ -86,6 +88,17 @@ class ExampleResults:
         }
 
 
+class HomeError(KgError, OSError):
+    """The home directory cannot be created, written or opened."""
+
+
+def _write_failed(path: Path, error: BaseException) -> str:
+    return (
+        f"{path}: writing to the KB failed ({error}); part of the file may be stored. Fix the cause (free disk "
+        f"space, a writable home) and run `kgsearch load {path}` again: re-running completes it without duplicates"
+    )
+
+
 class Engine:
     """kgsearch over one home directory: a triple store plus its entity catalogue.
 
@@ -95,9 +108,19 @@ class Engine:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        settings.home.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.home.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise HomeError(
+                f"cannot create the home {settings.home} ({e.strerror}); choose a writable place with "
+                "--home or KGSEARCH_HOME"
+            ) from e
         self.store: TripleStore = self._open_store()
-        self.catalogue = EntityCatalogue(settings.home / "catalogue.sqlite")
+        try:
+            self.catalogue = EntityCatalogue(settings.home / "catalogue.sqlite")
+        except sqlite3.Error as e:
+            self.store.close()
+            raise HomeError(f"cannot open the entity catalogue in {settings.home}: {e}") from e
         self._linker = None
         self._parser = None
         self._text_index = None
@@ -107,6 +130,33 @@ class Engine:
         self._relations = None
         self._relations_loaded = False
         self._media = None
+        #: Loads that a killed process left unfinished (see :mod:`kgsearch.journal`); loading the
+        #: same file again completes each.
+        self.interrupted_loads: list[LoadIntent] = LoadJournal(settings.home).pending()
+        #: Ids of documents whose ingest a killed process left half-written; undone at open.
+        self.rolled_back: list[str] = self._recover_ingest()
+
+    def _recover_ingest(self) -> list[str]:
+        """Undo the checkpoint an ingest was writing when its process died (see :mod:`retrieval.ingest`)."""
+        if not (self.settings.home / "ingest.sqlite").exists() or not self.ledger().pending():
+            return []
+        from retrieval.ingest import recover
+
+        return recover(self.ledger(), store=self.store, text_index=self.text_index(), vector_index=self.vector_index())
+
+    def recovery_notes(self) -> list[str]:
+        """What a crash left behind and what was done about it, for the CLI and the server log."""
+        notes = [
+            f"{intent.describe()}: part of it may be stored; run `kgsearch load {intent.path}` again to complete it "
+            "(re-running adds no duplicates)"
+            for intent in self.interrupted_loads
+        ]
+        if self.rolled_back:
+            notes.append(
+                f"an ingest was interrupted: its last {len(self.rolled_back):,} unfinished documents were removed "
+                "from every index; run the ingest again to add them"
+            )
+        return notes
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Engine:
@@ -170,15 +220,30 @@ class Engine:
         for path in paths:  # fail fast on missing files or unknown formats, before loading anything
             formats[path] = rdf_format(format) if format else guess_format(path)
             open_rdf(path).close()
+        journal = LoadJournal(self.settings.home)
         reports = []
         for path in paths:
             started = time.perf_counter()
             total = path.stat().st_size
             callback = (lambda n, p=path, t=total: progress(p, n, t)) if progress else None
-            added = self.store.load(path, format=formats[path], graph=graph, progress=callback)
+            intent = journal.begin(path, file_digest(path), graph)
+            try:
+                added = self.store.load(path, format=formats[path], graph=graph, progress=callback)
+            except (InputFileError, RdfSyntaxError, UnknownFormatError):
+                journal.end(intent)  # refused while parsing, before anything was written
+                raise
+            except OSError as e:
+                raise StoreError(_write_failed(path, e)) from e
+            # A file whose earlier load was killed is complete now; its entities still need cataloguing.
+            resumed = any(i.name == intent.name for i in self.interrupted_loads)
             catalogued = 0
-            if graph is None and added:
-                catalogued = self._update_catalogue(path, formats[path])
+            if graph is None and (added or resumed):
+                try:
+                    catalogued = self._update_catalogue(path, formats[path])
+                except (OSError, sqlite3.Error) as e:
+                    raise StoreError(_write_failed(path, e)) from e
+            journal.end(intent)
+            self.interrupted_loads = [i for i in self.interrupted_loads if i.name != intent.name]
             reports.append(LoadReport(path, added, time.perf_counter() - started, catalogued))
             # the linkers' indexes (aliases, face gallery, class labels) no longer match the KB
             self._linker = self._parser = self._media = None
@@ -330,6 +395,7 @@ class Engine:
         *,
         progress: IngestProgress | None = None,
         vectors: bool = True,
+        checkpoint: int = CHECKPOINT,
     ) -> IngestReport:
         """Link and index documents: text files, JSON Lines, or folders of them.
 
@@ -340,6 +406,7 @@ class Engine:
             paths: Files or folders (see :mod:`retrieval.sources`).
             progress: Called with the number of documents read so far.
             vectors: Also embed passages (slow on CPU: about 130 passages/s on 2 cores).
+            checkpoint: Documents written at a time; a killed ingest is undone to its last checkpoint.
 
         Raises:
             SourceError: A path is missing or of an unknown kind (nothing is ingested).
@@ -358,6 +425,7 @@ class Engine:
             embedder=self.embedder() if vector_index is not None else None,
             gazetteer=self.gazetteer(),
             media=self.media_readers(),
+            checkpoint=checkpoint,
         )
         report = ingester.ingest(read_sources(paths), progress=progress)
         if report.added or report.updated:

@@ -8,12 +8,16 @@
 - the KB: the mentions, in the named graph :data:`~retrieval.provenance.MENTIONS_GRAPH` only;
 - the ledger (``ingest.sqlite``): the document's id and content hash.
 
-Work is written in checkpoints (every ``checkpoint`` documents, default 4,096): vectors first,
-then the text index (one commit), then the provenance, then the ledger. The ledger is the
-record of what is done: re-running skips a document only when the ledger has its id with the
-same content hash, so after a crash the unfinished checkpoint is redone, and every write
-replaces by id, so redoing it leaves no duplicates. A search resolves vector hits through the
-text index, so a document is visible once its text-index commit is done.
+Work is written in checkpoints (every ``checkpoint`` documents, default 4,096). The ledger
+first records the checkpoint's ids as *pending* (one SQLite commit); then come the vectors,
+the text index (one commit), the provenance, and last the ledger's record of the documents,
+which clears them from pending in the same transaction. The ledger is the record of what is
+done. A process that dies inside a checkpoint (``kill -9``, a full disk) leaves its ids
+pending: :func:`recover` (run when a home is opened, and before every ingest) deletes them from
+the vector index, the text index and the mention graph, so that every index holds exactly the
+documents the ledger holds; re-running the ingest then does the checkpoint again. Every write
+replaces by id, so nothing is duplicated. A document that was being *replaced* when the
+process died is gone until the re-run brings its new content.
 
 Bad documents (empty, binary, not UTF-8, malformed JSON, missing id) are reported one by one in
 the :class:`IngestReport` with file and line; the rest of the batch goes on. A document whose id
@@ -47,9 +51,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from kg.errors import StoreError
 from kg.store import TripleStore
 from linking.types import Document, Link, Reading
-from retrieval.errors import DocumentError
+from retrieval.errors import DocumentError, RetrievalError
 from retrieval.provenance import delete_documents_update, provenance_quads
 from retrieval.relations import (
     ClassGazetteer,
@@ -119,21 +124,39 @@ class DocumentLedger:
     def __init__(self, path: str | Path):
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS documents (id TEXT PRIMARY KEY, hash TEXT NOT NULL, title TEXT NOT NULL, "
-            "links INTEGER NOT NULL, ingested REAL NOT NULL)"
-        )
-        create_tables(self._db)
-        self._db.commit()
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS documents (id TEXT PRIMARY KEY, hash TEXT NOT NULL, title TEXT NOT NULL, "
+                "links INTEGER NOT NULL, ingested REAL NOT NULL)"
+            )
+            # Ids of the checkpoint being written; see the module docstring.
+            self._db.execute("CREATE TABLE IF NOT EXISTS pending (id TEXT PRIMARY KEY)")
+            create_tables(self._db)
+            self._db.commit()
+        except sqlite3.Error as e:
+            raise RetrievalError(
+                f"cannot open the document ledger {path}: {e}; free disk space or use a writable home"
+            ) from e
 
     def hash_of(self, doc_id: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT hash FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return row[0] if row else None
 
+    def begin(self, ids: Iterable[str]) -> None:
+        """Mark documents as being written (durably), before any index is touched."""
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR IGNORE INTO pending (id) VALUES (?)", [(i,) for i in ids])
+
+    def pending(self) -> list[str]:
+        """Ids marked by :meth:`begin` and not yet recorded or forgotten: an unfinished checkpoint."""
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT id FROM pending ORDER BY id")]
+
     def record(self, rows: Iterable[tuple[str, str, str, int]], contexts: Iterable[MentionContext] = ()) -> None:
-        """Record ``(id, hash, title, links)`` rows and replace those documents' mention contexts, in one transaction."""
+        """Record ``(id, hash, title, links)`` rows, replace those documents' mention contexts and
+        clear them from pending, in one transaction."""
         now = time.time()
         rows = list(rows)
         with self._lock, self._db:
@@ -142,12 +165,15 @@ class DocumentLedger:
                 "INSERT OR REPLACE INTO documents (id, hash, title, links, ingested) VALUES (?, ?, ?, ?, ?)",
                 [(*row, now) for row in rows],
             )
+            self._db.executemany("DELETE FROM pending WHERE id = ?", [(row[0],) for row in rows])
 
     def forget(self, ids: Iterable[str]) -> None:
+        """Remove documents (and their contexts and pending marks) from the ledger, in one transaction."""
         ids = [(i,) for i in ids]
         with self._lock, self._db:
             self._db.executemany("DELETE FROM documents WHERE id = ?", ids)
             self._db.executemany("DELETE FROM contexts WHERE doc_id = ?", ids)
+            self._db.executemany("DELETE FROM pending WHERE id = ?", ids)
 
     def contexts(self, *, subject: str | None = None, mention: str | None = None) -> list[MentionContext]:
         """Stored mention contexts with this subject or mention (all of them when neither is given)."""
@@ -168,6 +194,34 @@ class DocumentLedger:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def recover(
+    ledger: DocumentLedger,
+    *,
+    store: TripleStore,
+    text_index: TextIndex,
+    vector_index: VectorIndex | None = None,
+) -> list[str]:
+    """Undo an unfinished checkpoint: delete its documents from every index and the ledger.
+
+    Returns:
+        The ids that were pending (none when the last ingest finished).
+    """
+    ids = ledger.pending()
+    if not ids:
+        return []
+    if vector_index is not None:
+        vector_index.delete(ids)
+        save = getattr(vector_index, "save", None)
+        if save is not None:
+            save()
+    text_index.delete(ids)
+    update = delete_documents_update(ids)
+    if update:
+        store.update(update)
+    ledger.forget(ids)
+    return ids
 
 
 class MediaReader(Protocol):
@@ -240,6 +294,7 @@ class Ingester:
         """
         started = time.perf_counter()
         report = IngestReport(timings={"link": 0.0, "embed": 0.0, "vectors": 0.0, "text": 0.0, "kb": 0.0})
+        recover(self.ledger, store=self.store, text_index=self.text_index, vector_index=self.vector_index)
         pending: dict[str, _Prepared] = {}
         done = 0
         for item in items:
@@ -321,6 +376,21 @@ class Ingester:
     def _write(self, pending: dict[str, _Prepared], report: IngestReport) -> None:
         items = list(pending.values())
         ids = [p.source.id for p in items]
+        try:
+            self._write_checkpoint(items, ids, report)
+        except RetrievalError:
+            raise
+        except (OSError, sqlite3.Error, ValueError, StoreError) as e:
+            # Disk full, read-only home, index server gone: the checkpoint stays pending and is
+            # undone by the next open or ingest (see the module docstring).
+            raise RetrievalError(
+                f"writing {len(ids)} documents to the indexes failed ({type(e).__name__}: {e}); "
+                "the documents ingested before them are kept. Fix the cause (free disk space, a writable "
+                "home) and run the ingest again: it redoes these documents and skips the finished ones"
+            ) from e
+
+    def _write_checkpoint(self, items: list[_Prepared], ids: list[str], report: IngestReport) -> None:
+        self.ledger.begin(ids)
         if self.vector_index is not None:
             t = time.perf_counter()
             vectors = self.embedder.embed([passage(p.source.title, p.source.text) for p in items])
