@@ -12,24 +12,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from kgsearch.engine import Engine
 from kgsearch.settings import PROJECT_ROOT
-from retrieval.provenance import MENTIONS_GRAPH, document_id, term
+from kgsearch.testing import KGSEARCH, holdings, kill_when, ledger_rows, quad_set
 
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 LUBM = SHARED / "lubm" / "University0_all.nt"
 CORPUS = SHARED / "movie-text" / "docs.jsonl"
-KGSEARCH = [str(Path(sys.executable).with_name("kgsearch"))]
 #: Documents in the ingest tests, and per checkpoint.
 DOCS, CHECKPOINT = 240, 40
 
@@ -43,27 +39,6 @@ def run(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess:
     if check and result.returncode != 0:
         raise AssertionError(f"kgsearch {' '.join(map(str, args))} failed:\n{result.stderr}")
     return result
-
-
-def kill_when(args: list, ready, delay: float) -> bool:
-    """Start ``kgsearch *args``, wait until ``ready()``, sleep ``delay`` seconds and ``kill -9`` it.
-
-    Returns:
-        Whether the process was still running when it was killed.
-    """
-    process = subprocess.Popen([*KGSEARCH, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not ready() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    time.sleep(delay)
-    alive = process.poll() is None
-    process.send_signal(signal.SIGKILL)
-    process.wait(60)
-    return alive
-
-
-def quads(engine: Engine) -> set[str]:
-    return {str(q) for q in engine.store.native.quads_for_pattern(None, None, None, None)}
 
 
 def catalogue(engine: Engine) -> list:
@@ -88,7 +63,7 @@ def clean_load(tmp_path_factory):
     seconds = time.monotonic() - begun
     assert begun > started and not list(journal.glob("load-*.json"))
     with Engine.open(home) as engine:
-        return quads(engine), catalogue(engine), seconds
+        return quad_set(engine), catalogue(engine), seconds
 
 
 @needs_data
@@ -105,12 +80,12 @@ def test_a_killed_load_is_reported_and_rerunning_completes_it(clean_load, tmp_pa
         (intent,) = engine.interrupted_loads
         assert intent.path == str(LUBM.resolve())
         assert any("run `kgsearch load" in note for note in engine.recovery_notes())
-        assert quads(engine) <= expected_quads  # a part of the file, never anything else
+        assert quad_set(engine) <= expected_quads  # a part of the file, never anything else
     result = run("load", "--home", home, LUBM)
     assert "did not finish" in result.stderr  # the CLI says so before completing it
     with Engine.open(home) as engine:
         assert engine.interrupted_loads == []
-        assert quads(engine) == expected_quads  # complete, and nothing twice
+        assert quad_set(engine) == expected_quads  # complete, and nothing twice
         entities = catalogue(engine)
         assert [replace(e, popularity=0) for e in entities] == [replace(e, popularity=0) for e in expected_entities]
         # popularity is normalized over the catalogue as it was when each entity was written
@@ -150,22 +125,6 @@ def kb_home(tmp_path_factory) -> Path:
     return home
 
 
-def documents_everywhere(engine: Engine, ids: list[str]) -> dict[str, set[str]]:
-    """Which of ``ids`` each part of the home holds."""
-    ledger = set(engine.ledger().ids()) & set(ids)
-    text = {i for i in ids if engine.text_index().get(i) is not None}
-    vectors_index = engine.vector_index()
-    vectors = set()
-    if vectors_index is not None:
-        probe = np.ones(vectors_index.dim, dtype=np.float32)
-        vectors = {h.ref for h in vectors_index.search(probe, limit=len(ids), ids=ids)}
-    rows = engine.store.query(
-        f"SELECT DISTINCT ?d WHERE {{ GRAPH <{MENTIONS_GRAPH}> {{ ?d a <{term('Document').value}> }} }}"
-    )
-    graph = {document_id(d.value) for (d,) in rows} & set(ids)
-    return {"ledger": ledger, "text": text, "vectors": vectors, "mentions": graph}
-
-
 def corpus_ids(path: Path) -> list[str]:
     return [json.loads(line)["doc_id"] for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -177,28 +136,16 @@ def test_a_killed_ingest_is_rolled_back_to_its_checkpoint_and_completed_by_rerun
 ):
     home = shutil.copytree(kb_home, tmp_path / "home")
     ids = corpus_ids(corpus)
-    ledger = home / "ingest.sqlite"
-
-    def count(table: str) -> int:
-        import sqlite3
-
-        if not ledger.exists():
-            return 0
-        try:
-            with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=0.1) as db:
-                return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-        except sqlite3.Error:
-            return 0
 
     def writing() -> bool:
         """This many checkpoints are recorded and the next one has begun its writes."""
-        return count("documents") >= checkpoints_before_kill * CHECKPOINT and count("pending") > 0
+        return ledger_rows(home) >= checkpoints_before_kill * CHECKPOINT and ledger_rows(home, "pending") > 0
 
     args = ["ingest", "--home", home, "--checkpoint", CHECKPOINT, corpus]
     alive = kill_when(args, writing, delay)
     assert alive, "the ingest ended before the kill"
     with Engine.open(home) as engine:
-        held = documents_everywhere(engine, ids)
+        held = holdings(engine, ids)
         acknowledged = held["ledger"]
         assert len(acknowledged) >= checkpoints_before_kill * CHECKPOINT  # recorded checkpoints survive
         assert all(part == acknowledged for part in held.values()), {k: len(v) for k, v in held.items()}
@@ -209,7 +156,7 @@ def test_a_killed_ingest_is_rolled_back_to_its_checkpoint_and_completed_by_rerun
     assert report["unchanged"] == len(acknowledged)  # finished checkpoints are not redone
     assert report["added"] == len(ids) - len(acknowledged)
     with Engine.open(home) as engine:
-        held = documents_everywhere(engine, ids)
+        held = holdings(engine, ids)
         assert all(part == set(ids) for part in held.values()), {k: len(v) for k, v in held.items()}
         assert engine.text_index().count() == len(ids) and engine.vector_index().count() == len(ids)
 
@@ -222,7 +169,7 @@ def test_an_unfinished_checkpoint_is_undone_when_the_home_opens(sample_home, tmp
         engine.ledger().begin(ids)  # as a checkpoint does before its first write
     with Engine.open(home) as engine:
         assert sorted(engine.rolled_back) == sorted(ids)
-        held = documents_everywhere(engine, ids)
+        held = holdings(engine, ids)
         assert all(part == set() for part in held.values()), held
         assert "removed from every index" in engine.recovery_notes()[0]
 
@@ -264,7 +211,7 @@ def test_a_full_disk_during_load_is_a_clear_error_and_the_store_stays_whole(smal
     sample = PROJECT_ROOT / "data" / "movies-sample.ttl"
     run("load", "--home", home, PROJECT_ROOT / "ontologies" / "movies.ttl", sample)
     with Engine.open(home) as engine:
-        before = quads(engine)
+        before = quad_set(engine)
     filler = fill(small_disk, 1 << 20)
     result = run("load", "--home", home, LUBM, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -272,7 +219,7 @@ def test_a_full_disk_during_load_is_a_clear_error_and_the_store_stays_whole(smal
     filler.unlink()
     _mount("-o", "remount,size=256m", str(small_disk))  # the analyst frees space
     with Engine.open(home) as engine:  # what was stored before is intact
-        assert before <= quads(engine)
+        assert before <= quad_set(engine)
         assert len(engine.interrupted_loads) == 1
     run("load", "--home", home, LUBM)
     with Engine.open(home) as engine:
@@ -291,12 +238,12 @@ def test_a_full_disk_during_ingest_is_a_clear_error_and_the_indexes_agree(kb_hom
     assert "run the ingest again" in result.stderr or "No space left" in result.stderr, result.stderr
     filler.unlink()
     with Engine.open(home) as engine:
-        held = documents_everywhere(engine, ids)
+        held = holdings(engine, ids)
         del held["vectors"]  # --no-vectors
         assert all(part == held["ledger"] for part in held.values()), {k: len(v) for k, v in held.items()}
     run(*args)
     with Engine.open(home) as engine:
-        held = documents_everywhere(engine, ids)
+        held = holdings(engine, ids)
         assert engine.vector_index() is None and held.pop("vectors") == set()
         assert all(part == set(ids) for part in held.values()), {k: len(v) for k, v in held.items()}
 
