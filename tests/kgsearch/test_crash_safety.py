@@ -67,14 +67,25 @@ def clean_load(tmp_path_factory):
 
 
 @needs_data
-@pytest.mark.parametrize("fraction", [0.1, 0.45, 0.8])
-def test_a_killed_load_is_reported_and_rerunning_completes_it(clean_load, tmp_path, fraction):
-    expected_quads, expected_entities, seconds = clean_load
+@pytest.mark.parametrize("moment", ["parsing", "bulk-write", "cataloguing"])
+def test_a_killed_load_is_reported_and_rerunning_completes_it(clean_load, tmp_path, moment):
+    """Killed while the file is parsed (nothing written yet), while the bulk loader writes its SST
+    files into the store, and while the catalogue is updated (the store has the whole file)."""
+    expected_quads, expected_entities, _ = clean_load
     home = tmp_path / "home"
-    journal = home / "journal"
-    alive = kill_when(
-        ["load", "--home", home, LUBM], lambda: bool(list(journal.glob("load-*.json"))), fraction * seconds
-    )
+    bulk_seen = []
+
+    def ready() -> bool:
+        bulk = any((home / "store").glob("bulk-*.sst"))
+        if moment == "parsing":
+            return any((home / "journal").glob("load-*.json"))
+        if moment == "bulk-write":
+            return bulk
+        bulk_seen.append(bulk)
+        return any(bulk_seen) and not bulk  # the bulk files are ingested: cataloguing has begun
+
+    delay = {"parsing": 0.05, "bulk-write": 0.0, "cataloguing": 0.3}[moment]
+    alive = kill_when(["load", "--home", home, LUBM], ready, delay)
     assert alive, "the load ended before the kill; the test must kill it mid-way"
     with Engine.open(home) as engine:  # the store opens after the kill, whatever it holds
         (intent,) = engine.interrupted_loads
