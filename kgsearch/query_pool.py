@@ -21,6 +21,7 @@ calls :meth:`QueryPool.invalidate` after each, and workers reopen before their n
 
 from __future__ import annotations
 
+import pickle
 import queue
 import socket
 import subprocess
@@ -221,7 +222,9 @@ class QueryPool:
                     f"the query ran past the time limit of {limit:g} s and was stopped; "
                     "add LIMIT, narrow its patterns, or ask the operator for a longer limit"
                 )
-            status, payload = worker.conn.recv()
+            # Only the bytes while the worker is held: decoding a large result in this (busy) process
+            # would keep the worker from the next query.
+            reply = worker.conn.recv_bytes()
         except (EOFError, OSError, BrokenPipeError) as e:
             if worker is not None:
                 self._replace(worker)
@@ -232,6 +235,7 @@ class QueryPool:
         finally:
             if worker is not None:
                 self._idle.put(worker)
+        status, payload = pickle.loads(reply)
         if status == "ok":
             return payload
         if status == "syntax":
