@@ -21,14 +21,15 @@ import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Body, FastAPI, Query, Request
+from fastapi import Body, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from kg._oxigraph import OxigraphStore
 from kg.errors import EntityNotFoundError, InputFileError, KgError, SparqlSyntaxError, StoreError
@@ -36,10 +37,11 @@ from kgsearch import __version__
 from kgsearch.cards import CardBuilder
 from kgsearch.engine import Engine
 from kgsearch.query_pool import QueryPool, QueryTimeoutError, ServerBusyError
+from kgsearch.server_openapi import errors, file_response, update_token, upload_body
 from kgsearch.settings import ServerSettings
 from kgsearch.sparql_protocol import NotAcceptableError, ServiceNotAllowedError
 from kgsearch.suggest import SuggestIndex, ontology_prefixes
-from linking.errors import InputImageError, InputTextError, LinkingError, ModelUnavailableError
+from linking.errors import InputAudioError, InputImageError, InputTextError, LinkingError, ModelUnavailableError
 from parser.errors import ParseError
 from retrieval.errors import QuerySyntaxError, RetrievalError, TextQueryTooBroadError
 from retrieval.provenance import MENTIONS_GRAPH, document_iri
@@ -88,6 +90,7 @@ ERROR_STATUS: list[tuple[type[BaseException], int]] = [
     (ParseError, 400),
     (InputTextError, 400),
     (InputImageError, 400),
+    (InputAudioError, 400),
     (ModelUnavailableError, 501),
     (SourceError, 400),
     (InputFileError, 400),
@@ -314,7 +317,16 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
             404: f"no route {request.url.path}; see /docs for the API",
             405: f"{request.method} is not allowed on {request.url.path}; see /docs",
         }.get(error.status_code, str(error.detail))
-        return JSONResponse({"error": {"type": kind, "message": message}}, error.status_code)
+        headers = error.headers
+        if error.status_code == 405:  # Starlette's Allow names the first route of the path only
+            allowed = {
+                m
+                for route in app.router.routes
+                if route.matches(request.scope)[0] == Match.PARTIAL
+                for m in route.methods or ()
+            }
+            headers = {"Allow": ", ".join(sorted(allowed))} if allowed else headers
+        return JSONResponse({"error": {"type": kind, "message": message}}, error.status_code, headers=headers)
 
     _entity_routes(app, state)
     from kgsearch.server_sparql import add_sparql_routes
@@ -333,7 +345,7 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Most results to return.
 
 
 def _entity_routes(app: FastAPI, state: ServerState) -> None:
-    @app.get("/health", tags=["service"])
+    @app.get("/health", tags=["service"], responses=errors(413))
     def health() -> dict[str, Any]:
         """Liveness, sizes, and ``ready``: whether the parser and the suggestion index are built
         (until then the first /ask or /suggest waits for them)."""
@@ -346,7 +358,7 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
             "uptime_s": round(time.time() - state.started, 1),
         }
 
-    @app.get("/entities/{ref:path}/neighbors", tags=["entities"])
+    @app.get("/entities/{ref:path}/neighbors", tags=["entities"], responses=errors(404, 413, 422))
     def neighbors(ref: str, limit: Limit = 50) -> dict[str, Any]:
         """The entity's neighbourhood: entities one hop away in either direction, and the edges."""
         engine = state.fresh_engine()
@@ -354,7 +366,7 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
             engine.entity(ref)
         return state.cards.neighbors(ref, limit=limit)
 
-    @app.get("/entities/{ref:path}", tags=["entities"])
+    @app.get("/entities/{ref:path}", tags=["entities"], responses=errors(404, 413, 422))
     def entity(ref: str, documents: Annotated[int, Query(ge=0, le=100)] = 5) -> dict[str, Any]:
         """The entity card: labels, types, description, facts by property, images, documents that mention it.
 
@@ -364,7 +376,12 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
         with state.lock:
             return state.cards.card(ref, documents=documents)
 
-    @app.get("/images", tags=["entities"], response_class=FileResponse)
+    @app.get(
+        "/images",
+        tags=["entities"],
+        response_class=FileResponse,
+        responses={**file_response("image/*"), **errors(404, 413, 422)},
+    )
     def image(iri: Annotated[str, Query(description="A file: IRI the KB gives as an entity's image.")]):
         """A local image file that the KB names as an entity's picture."""
         path = state.cards.image_file(iri)
@@ -372,7 +389,12 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
             raise EntityNotFoundError(f"{iri} is not a local image of any entity in the KB")
         return FileResponse(path)
 
-    @app.get("/documents/{doc_id:path}/media", tags=["documents"], response_class=FileResponse)
+    @app.get(
+        "/documents/{doc_id:path}/media",
+        tags=["documents"],
+        response_class=FileResponse,
+        responses={**file_response("image/*", "audio/*"), **errors(404, 413, 422)},
+    )
     def document_media(doc_id: str):
         """The image or audio file an ingested document was read from (card mentions point here)."""
         path = state.cards.media_file(doc_id)
@@ -380,7 +402,7 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
             raise DocumentNotFoundError(f"{doc_id!r} is not an ingested image or audio document with its file in place")
         return FileResponse(path)
 
-    @app.get("/search", tags=["search"])
+    @app.get("/search", tags=["search"], responses=errors(400, 413, 422))
     def search(
         q: Annotated[str, Query(max_length=2000, description='Keywords and "quoted phrases".')],
         limit: Limit = 10,
@@ -391,7 +413,7 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
         with state.lock:
             return engine.search(q, limit=limit, entities=entity or ()).as_json()
 
-    @app.get("/ask", tags=["search"])
+    @app.get("/ask", tags=["search"], responses=errors(400, 413, 422))
     def ask(
         q: Annotated[str, Query(max_length=2000, description="A question in English.")],
         limit: Limit = 10,
@@ -401,7 +423,12 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
         with state.lock:
             return engine.ask(q, limit=limit).as_json()
 
-    @app.post("/search", tags=["search"])
+    @app.post(
+        "/search",
+        tags=["search"],
+        responses=errors(400, 413, 415, 422, 501),
+        openapi_extra=upload_body(_upload_types("image/"), "An example image."),
+    )
     async def search_by_example(
         request: Request,
         q: Annotated[str, Query(max_length=2000, description="Optional keywords to rank the documents.")] = "",
@@ -419,7 +446,12 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
                 _locked, state, lambda: engine.search_by_example(path, q, limit=limit).as_json()
             )
 
-    @app.post("/ask", tags=["search"])
+    @app.post(
+        "/ask",
+        tags=["search"],
+        responses=errors(400, 413, 415, 422, 501),
+        openapi_extra=upload_body(_upload_types("audio/"), "A spoken question."),
+    )
     async def ask_spoken(request: Request, limit: Limit = 10) -> dict[str, Any]:
         """A spoken question: POST audio (``audio/wav``, ``audio/mpeg`` or ``audio/flac``); it is
         transcribed and answered like ``GET /ask``, and the answer carries the ``transcript``."""
@@ -433,7 +465,7 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
 
         return await run_in_threadpool(_locked, state, answer)
 
-    @app.get("/link", tags=["search"])
+    @app.get("/link", tags=["search"], responses=errors(400, 413, 422))
     def link(
         text: Annotated[str, Query(max_length=20000, description="Text whose entity mentions to find.")],
         noisy: Annotated[bool, Query(description="Transcripts or OCR: no reliable case or punctuation.")] = False,
@@ -445,29 +477,36 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
             links = engine.link(text, noisy=noisy, question=question)
         return {"text": text, "links": [link.as_json() for link in links]}
 
-    @app.get("/suggest", tags=["search"])
+    @app.get("/suggest", tags=["search"], responses=errors(413, 422))
     def suggest(
         q: Annotated[str, Query(max_length=200, description="What the user typed so far.")],
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
-        kind: Annotated[list[str] | None, Query(description="entity, class, property or prefix")] = None,
+        kind: Annotated[
+            list[Literal["entity", "class", "property", "prefix"]] | None, Query(description="Kinds to suggest.")
+        ] = None,
     ) -> dict[str, Any]:
         """Autocompletion over entity labels and aliases, ontology terms and prefixes."""
         found = state.suggest_index().suggest(q, limit=limit, kinds=kind)
         return {"query": q, "suggestions": [s.as_json() for s in found]}
 
-    @app.get("/prefixes", tags=["search"])
+    @app.get("/prefixes", tags=["search"], responses=errors(413))
     def prefixes() -> dict[str, Any]:
         """Prefixes for SPARQL: the standard ones and the KB ontology's namespaces."""
         return {"prefixes": ontology_prefixes(state.cards.ontology)}
 
-    @app.get("/examples", tags=["search"])
+    @app.get("/examples", tags=["search"], responses=errors(413))
     def examples() -> dict[str, Any]:
         """Example SPARQL queries and questions for this KB."""
         from kgsearch.examples import examples_for
 
         return examples_for(state.fresh_engine(), ontology_prefixes(state.cards.ontology))
 
-    @app.post("/documents", tags=["documents"])
+    @app.post(
+        "/documents",
+        tags=["documents"],
+        responses=errors(400, 403, 413, 422),
+        dependencies=[Security(update_token)],
+    )
     def documents(
         request: Request,
         body: Annotated[
@@ -507,11 +546,15 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
         return {"report": out, "documents": [{"id": i, "links": links.get(i, [])} for i in ids if i]}
 
 
+def _upload_types(kind: str) -> list[str]:
+    return [media for media in UPLOAD_SUFFIXES if media.startswith(kind)]
+
+
 async def _upload(request: Request, kind: str) -> bytes:
     """The body of an example-file POST, checked to be of ``kind`` (``image/`` or ``audio/``)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not media.startswith(kind) or media not in UPLOAD_SUFFIXES:
-        known = ", ".join(t for t in UPLOAD_SUFFIXES if t.startswith(kind))
+        known = ", ".join(_upload_types(kind))
         raise UnsupportedMediaTypeError(f"POST {request.url.path} takes a file of type {known}, not {media or 'none'}")
     body = await request.body()
     if not body:
@@ -565,8 +608,19 @@ def document_links(engine: Engine, ids: list[str]) -> dict[str, list[dict[str, A
     return out
 
 
+def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
+    """uvicorn options that the settings imply.
+
+    h11 buffers at most 16 KiB of an unfinished request line and headers by default: a longer GET
+    (a long query, a text to link) was cut off with a bare 400 or a reset connection, long before
+    the query-string limit of :class:`_BodyLimit` that answers 413 with advice.
+    """
+    return {"h11_max_incomplete_event_size": settings.max_request_bytes + (64 << 10)}  # + room for the headers
+
+
 def serve(engine: Engine, settings: ServerSettings, *, log_level: str = "info") -> None:
     """Run the app with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(engine, settings), host=settings.host, port=settings.port, log_level=log_level)
+    app = create_app(engine, settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, **uvicorn_options(settings))

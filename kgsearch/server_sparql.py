@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 
 from kg._endpoint import mask, query_form
 from kg.results import QueryResult
+from kgsearch.server_openapi import errors, sparql_results
 from kgsearch.sparql_protocol import (
     GRAPH_FORMATS,
     check_services,
@@ -41,23 +42,49 @@ _PROTOCOL_PARAMS = {
     "format",
 }
 
-_OPENAPI = {
+_GRAPHS = {"type": "array", "items": {"type": "string"}}
+_FORMAT = {
+    "name": "format",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["json", "xml", "csv", "tsv", "turtle", "ntriples", "jsonld", "rdfxml"]},
+    "description": "The result format, instead of an Accept header.",
+}
+_GET = {
     "parameters": [
-        {"name": "query", "in": "query", "required": False, "schema": {"type": "string"},
-         "description": "A SPARQL 1.1 query (GET, or POST form field)."},
-        {"name": "default-graph-uri", "in": "query", "required": False, "schema": {"type": "array", "items": {"type": "string"}}},
-        {"name": "named-graph-uri", "in": "query", "required": False, "schema": {"type": "array", "items": {"type": "string"}}},
-        {"name": "format", "in": "query", "required": False,
-         "schema": {"type": "string", "enum": ["json", "xml", "csv", "tsv", "turtle", "ntriples", "jsonld", "rdfxml"]}},
+        {
+            "name": "query",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "A SPARQL 1.1 query; without one, the service description.",
+            "example": "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 10",
+        },
+        {"name": "default-graph-uri", "in": "query", "required": False, "schema": _GRAPHS},
+        {"name": "named-graph-uri", "in": "query", "required": False, "schema": _GRAPHS},
+        _FORMAT,
+    ],
+}
+_POST = {
+    "parameters": [
+        {"name": "default-graph-uri", "in": "query", "required": False, "schema": _GRAPHS},
+        {"name": "named-graph-uri", "in": "query", "required": False, "schema": _GRAPHS},
+        {"name": "using-graph-uri", "in": "query", "required": False, "schema": _GRAPHS},
+        {"name": "using-named-graph-uri", "in": "query", "required": False, "schema": _GRAPHS},
+        _FORMAT,
     ],
     "requestBody": {
-        "required": False,
+        "required": True,
         "content": {
-            _QUERY_TYPE: {"schema": {"type": "string"}},
-            _UPDATE_TYPE: {"schema": {"type": "string"}},
-            _FORM_TYPE: {"schema": {"type": "object", "properties": {"query": {"type": "string"}, "update": {"type": "string"}}}},
+            _QUERY_TYPE: {"schema": {"type": "string"}, "example": "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"},
+            _UPDATE_TYPE: {"schema": {"type": "string"},
+                           "example": 'INSERT DATA { <urn:example:s> <http://www.w3.org/2000/01/rdf-schema#label> "example" }'},
+            _FORM_TYPE: {"schema": {"type": "object", "properties": {"query": {"type": "string"}, "update": {"type": "string"}}},
+                         "example": {"query": "ASK { ?s ?p ?o }"}},
         },
     },
+    # Queries need no token, updates need the update token.
+    "security": [{}, {"updateToken": []}],
 }  # fmt: skip
 
 
@@ -232,8 +259,12 @@ def add_sparql_routes(app: FastAPI, state) -> None:
             summary=f"SPARQL 1.1 Protocol ({method})",
             description="Queries (and, with the update token, updates) per the SPARQL 1.1 Protocol; "
             "GET without a query returns the service description.",
-            openapi_extra=_OPENAPI if method == "GET" else {"requestBody": _OPENAPI["requestBody"]},
+            openapi_extra=_GET if method == "GET" else _POST,
             response_class=Response,
+            responses={
+                **sparql_results(update=method == "POST"),
+                **errors(400, 403, 406, 413, *([415] if method == "POST" else []), 503),
+            },
             operation_id=f"sparql_{method.lower()}",
         )
 

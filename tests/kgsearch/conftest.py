@@ -46,7 +46,7 @@ class LiveServer:
 
         from kg.testing.virtuoso import free_port
         from kgsearch.engine import Engine
-        from kgsearch.server import create_app
+        from kgsearch.server import create_app, uvicorn_options
         from kgsearch.settings import ServerSettings
 
         self.port = free_port()
@@ -55,7 +55,14 @@ class LiveServer:
         self.settings = ServerSettings(port=self.port, **settings)
         self.engine = Engine.open(home)
         self.app = create_app(self.engine, self.settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            **uvicorn_options(self.settings),
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="kgsearch-test-server")
 
