@@ -8,6 +8,9 @@
   with the status from :data:`ERROR_STATUS`.
 * ``/sparql``: the SPARQL 1.1 Protocol (:mod:`kgsearch.server_sparql`).
 * ``/console``: the analyst console (static files in ``kgsearch/console``).
+
+Each client's SPARQL queries, questions, searches, links and cards are charged to its
+query-time budget (:mod:`kgsearch.budget`); a client out of budget gets 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from kg._oxigraph import OxigraphStore
 from kg.errors import EntityNotFoundError, InputFileError, KgError, SparqlSyntaxError, StoreError
 from kgsearch import __version__
+from kgsearch.budget import BudgetMiddleware, ClientBudgets, QueryBudgetExceededError
 from kgsearch.cards import CardBuilder
 from kgsearch.engine import Engine
 from kgsearch.query_pool import QueryPool, QueryTimeoutError, ServerBusyError
@@ -84,6 +89,7 @@ ERROR_STATUS: list[tuple[type[BaseException], int]] = [
     (UpdateNotAllowedError, 403),
     (QueryTimeoutError, 503),
     (ServerBusyError, 503),
+    (QueryBudgetExceededError, 429),
     (SparqlSyntaxError, 400),
     (QuerySyntaxError, 400),
     (TextQueryTooBroadError, 400),
@@ -120,6 +126,21 @@ UPLOAD_SUFFIXES = {
 #: Seconds a client is asked to wait after a 503.
 RETRY_AFTER = 5
 
+#: Files ``GET /images`` serves (raster pictures only).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+
+#: Routes charged to the client's query-time budget (:mod:`kgsearch.budget`): those whose work
+#: grows with what the client asks. Not charged: /health, /suggest (one request per keystroke,
+#: answered from memory), /prefixes, /examples, files (/images, /documents/{id}/media, /console),
+#: and the API docs.
+BUDGETED_PATHS = frozenset({"/sparql", "/ask", "/search", "/link", "/documents"})
+
+
+def budgeted(path: str) -> bool:
+    """Whether a request path is charged to the client's query-time budget."""
+    path = path.rstrip("/")
+    return path in BUDGETED_PATHS or (path.startswith("/entities/") and path != "/entities")
+
 
 def status_of(error: BaseException) -> int:
     """The HTTP status for an exception (500 for anything not in :data:`ERROR_STATUS`)."""
@@ -135,7 +156,8 @@ def error_response(error: BaseException, status: int | None = None) -> JSONRespo
     if status == 500 and not isinstance(error, KgError | LinkingError | RetrievalError):
         log.exception("unexpected error", exc_info=error)
         message = f"internal error ({type(error).__name__}); the server log has the details"
-    headers = {"Retry-After": str(RETRY_AFTER)} if status in (429, 503) else {}
+    retry_after = getattr(error, "retry_after", RETRY_AFTER)
+    headers = {"Retry-After": str(retry_after)} if status in (429, 503) else {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse({"error": {"type": type(error).__name__, "message": message}}, status, headers=headers)
@@ -180,6 +202,30 @@ class _BodyLimit:
         return await self.app(scope, counted, send)
 
 
+def _add_budget(app: FastAPI, state: ServerState) -> None:
+    """Charge budgeted routes to each client's query-time budget; writes with the update token are free."""
+    if state.budgets is None:
+        return
+
+    def exempt(scope) -> bool:
+        # The token holder can already rewrite the KB; charging its loads and ingests would
+        # lock the operator out of its own endpoint.
+        try:
+            state.check_token(Headers(scope=scope).get("authorization"))
+        except UpdateNotAllowedError:
+            return False
+        return True
+
+    app.add_middleware(
+        BudgetMiddleware,
+        budgets=state.budgets,
+        charged=budgeted,
+        exempt=exempt,
+        refuse=error_response,
+        trust_forwarded=state.settings.trust_forwarded,
+    )
+
+
 class ServerState:
     """What the routes share: the engine, the query pool, caches, and the write lock."""
 
@@ -195,6 +241,11 @@ class ServerState:
         self._sizes_lock = threading.Lock()
         self.ready = threading.Event()  # the parser and the suggestion index are built
         self.started = time.time()
+        self.budgets = (
+            ClientBudgets(settings.client_budget, settings.client_window, concurrency=settings.client_concurrency)
+            if settings.client_budget
+            else None
+        )
 
     def start(self) -> None:
         store = self.engine.store
@@ -296,6 +347,7 @@ def create_app(engine: Engine, settings: ServerSettings | None = None) -> FastAP
     )
     app.state.kgsearch = state
     app.add_middleware(_BodyLimit, settings=settings)
+    _add_budget(app, state)
 
     async def _known_error(request: Request, error: Exception):
         return error_response(error)
@@ -385,7 +437,9 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
     def image(iri: Annotated[str, Query(description="A file: IRI the KB gives as an entity's image.")]):
         """A local image file that the KB names as an entity's picture."""
         path = state.cards.image_file(iri)
-        if path is None:
+        # Only picture files: a KB (or a SPARQL update) that names any file as an image must not
+        # make its bytes readable, and an SVG served from here could script the console.
+        if path is None or path.suffix.lower() not in IMAGE_SUFFIXES:
             raise EntityNotFoundError(f"{iri} is not a local image of any entity in the KB")
         return FileResponse(path)
 

@@ -99,6 +99,15 @@ def _env_number(env: Mapping[str, str], name: str, default: float, kind: type = 
     return value
 
 
+def _env_flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}={raw!r} is not a yes/no value; use 1 or 0")
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """Limits and access rules of ``kgsearch serve``.
@@ -112,12 +121,25 @@ class ServerSettings:
         query_workers: Processes that evaluate SPARQL queries (``KGSEARCH_QUERY_WORKERS``).
         update_token: Bearer token that allows SPARQL Update and document ingestion; read-only
             without one (``KGSEARCH_UPDATE_TOKEN``).
-        service_allow: Endpoints a query may reach with ``SERVICE`` (``KGSEARCH_SERVICE_ALLOW``,
-            comma-separated IRIs); none by default.
+        service_allow: Endpoints a query may reach with ``SERVICE``, or an update fetch with ``LOAD``
+            (``KGSEARCH_SERVICE_ALLOW``, comma-separated absolute http(s) IRIs, matched exactly); none
+            by default, so the server never fetches a URL a request names.
         max_request_bytes: Largest request body or query string (``KGSEARCH_MAX_REQUEST_BYTES``).
         max_upload_bytes: Largest ``POST /documents`` body (``KGSEARCH_MAX_UPLOAD_BYTES``).
         warm_up: Build the linker, parser and suggestion index in the background at start, so the
             first question does not wait for them.
+        client_budget: Seconds of processing time each client may spend per ``client_window``
+            (``KGSEARCH_CLIENT_BUDGET``; ``0`` turns the budget off): a token bucket charged with the
+            wall time of each SPARQL query or update, ``/ask``, ``/search``, ``/link``, entity card
+            and ``POST /documents``; a client at or below zero gets 429 with ``Retry-After``
+            (:mod:`kgsearch.budget`). Requests with the update token, and loopback peers while
+            forwarded addresses are not trusted, are not charged.
+        client_window: Seconds in which a spent budget refills completely (``KGSEARCH_CLIENT_WINDOW``).
+        client_concurrency: Most budgeted requests one client may have in progress; more get 429
+            (``KGSEARCH_CLIENT_CONCURRENCY``).
+        trust_forwarded: Key clients by the last ``X-Forwarded-For`` address instead of the peer
+            address (``KGSEARCH_TRUST_FORWARDED=1``). Only behind a reverse proxy that sets the
+            header: otherwise any client could name a fresh address for each request.
     """
 
     host: str = "127.0.0.1"
@@ -130,6 +152,10 @@ class ServerSettings:
     max_request_bytes: int = 1 << 20
     max_upload_bytes: int = 32 << 20
     warm_up: bool = True
+    client_budget: float = 60.0
+    client_window: float = 60.0
+    client_concurrency: int = 5
+    trust_forwarded: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> ServerSettings:
@@ -149,5 +175,16 @@ class ServerSettings:
             service_allow=frozenset(s.strip() for s in env.get("KGSEARCH_SERVICE_ALLOW", "").split(",") if s.strip()),
             max_request_bytes=int(_env_number(env, "KGSEARCH_MAX_REQUEST_BYTES", cls.max_request_bytes, int)),
             max_upload_bytes=int(_env_number(env, "KGSEARCH_MAX_UPLOAD_BYTES", cls.max_upload_bytes, int)),
+            client_budget=0.0
+            if env.get("KGSEARCH_CLIENT_BUDGET", "").strip() in ("0", "off")
+            else _env_number(env, "KGSEARCH_CLIENT_BUDGET", cls.client_budget),
+            client_window=_env_number(env, "KGSEARCH_CLIENT_WINDOW", cls.client_window),
+            client_concurrency=int(_env_number(env, "KGSEARCH_CLIENT_CONCURRENCY", cls.client_concurrency, int)),
+            trust_forwarded=_env_flag(env, "KGSEARCH_TRUST_FORWARDED"),
         )
+        for iri in settings.service_allow:
+            if not iri.lower().startswith(("http://", "https://")) or any(c in iri for c in '<>"{}|^`\\ '):
+                raise ValueError(
+                    f"KGSEARCH_SERVICE_ALLOW: {iri!r} is not an absolute http(s) IRI; list endpoints as http://host/path"
+                )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from kg._endpoint import mask
 from kg.errors import KgError
 
 #: Result formats for SELECT and ASK, by format name; the first is the default.
@@ -162,47 +161,109 @@ def media_type(fmt: str) -> str:
     return media + "; charset=utf-8" if media.startswith("text/") or media.endswith("json") else media
 
 
-_REACH = re.compile(r"(?<![\w:?$.-])(SERVICE|LOAD)(?![\w:-])", re.IGNORECASE)
-_SILENT = re.compile(r"\s*(?:SILENT\s+)?", re.IGNORECASE)
-_TARGET = re.compile(r"<([^<>\s]*)>|([A-Za-z][\w.-]*)?:([\w.-]*)|[?$](\w+)")
-_PREFIX = re.compile(r"PREFIX\s+([A-Za-z][\w.-]*)?:\s*<([^<>\s]*)>", re.IGNORECASE)
+# A SPARQL lexer for the SERVICE/LOAD check. It must see every keyword the query engine sees:
+# comments end at CR as well as LF, and prefixed names may hold escaped ' and # (ex:a\'), which
+# a lexer without them takes for the start of a string or a comment, hiding what follows.
+_PLX = r"%[0-9A-Fa-f]{2}|\\[_~.\-!$&'()*+,;=/?#@%]"
+_LEX = re.compile(
+    "|".join(
+        [
+            r"(?P<ws>\s+)",
+            r"(?P<comment>#[^\n\r]*)",
+            r'(?P<string>"""(?:[^"\\]|\\.|"(?!""))*"""|' + r"'''(?:[^'\\]|\\.|'(?!''))*'''|"
+            r'"(?:[^"\\\n\r]|\\.)*"|' + r"'(?:[^'\\\n\r]|\\.)*')",
+            r"(?P<iri><[^<>\"{}|^`\\\x00-\x20]*>)",
+            r"(?P<var>[?$]\w+)",
+            rf"(?P<pname>(?:[^\W\d_](?:[\w.\-]*[\w\-])?)?:(?:(?:[\w:]|{_PLX})(?:(?:[\w.:\-]|{_PLX})*(?:[\w:\-]|{_PLX}))?)?)",
+            r"(?P<word>\w+)",
+            r"(?P<other>.)",
+        ]
+    ),
+    re.DOTALL,
+)
+_REACH_WORDS = ("SERVICE", "LOAD")
+_LOCAL_ESCAPE = re.compile(r"\\(.)")
+
+
+def _tokens(sparql: str) -> list[tuple[str, str]]:
+    return [(m.lastgroup or "other", m.group()) for m in _LEX.finditer(sparql) if m.lastgroup not in ("ws", "comment")]
+
+
+def _glued(text: str) -> bool:
+    """Whether a word or a prefix holds SERVICE or LOAD: Oxigraph reads keywords without a word
+    boundary (``SERVICEex:a``, ``trueSERVICE<...>``; ``service:a`` is ``SERVICE`` to ``:a``)."""
+    upper = text.upper()
+    return any(word in upper for word in _REACH_WORDS)
 
 
 def service_targets(sparql: str) -> list[str]:
     """The endpoints a request reaches with ``SERVICE`` (queries) or ``LOAD`` (updates), as written
-    or resolved through its prefixes; a variable target is listed as ``?name``."""
-    masked = mask(sparql)
-    prefixes = {m.group(1) or "": m.group(2) for m in _PREFIX.finditer(sparql)}
-    targets = []
-    for match in _REACH.finditer(masked):
-        at = _SILENT.match(sparql, match.end()).end()
-        target = _TARGET.match(sparql, at)
-        if target is None:
-            targets.append(sparql[at : at + 40].strip() or "?")
-        elif target.group(1) is not None:
-            targets.append(target.group(1))
-        elif target.group(4) is not None:
-            targets.append("?" + target.group(4))
-        else:
-            prefix = target.group(2) or ""
-            targets.append(prefixes.get(prefix, prefix + ":") + target.group(3))
+    or resolved through its prefixes (to every IRI the prefix is declared with, if more than one).
+
+    What does not resolve to one absolute IRI comes back as written, so that no allow-list
+    matches it: a variable (``?name``), a relative IRI, an undeclared prefix, and the keyword run
+    into a neighbouring word or prefix (``SERVICEex:a``, ``service:a``, ``SERVICE SILENT:a``),
+    which Oxigraph reads as a ``SERVICE`` all the same.
+
+    >>> service_targets("PREFIX e: <http://ex/> ASK { # a comment\\rSERVICE e:s {} }")
+    ['http://ex/s']
+    >>> service_targets("ASK { ?s ?p ?o .SERVICE ?g {} } # SERVICE <http://ex/x>")
+    ['?g']
+    """
+    tokens = _tokens(sparql)
+    prefixes: dict[str, set[str]] = {}
+    declared: set[int] = set()
+    for i in range(len(tokens) - 2):
+        (kind, text), name, iri = tokens[i], tokens[i + 1], tokens[i + 2]
+        if kind == "word" and text.upper() == "PREFIX" and name[0] == "pname" and iri[0] == "iri":
+            prefixes.setdefault(name[1][:-1], set()).add(iri[1][1:-1])
+            declared.add(i + 1)
+    targets: list[str] = []
+    for i, (kind, text) in enumerate(tokens):
+        if kind == "word" and text.upper() in _REACH_WORDS:
+            at = i + 1
+            if at < len(tokens) and tokens[at][0] == "word" and tokens[at][1].upper() == "SILENT":
+                at += 1
+            targets += _resolve(tokens[at] if at < len(tokens) else ("other", ""), prefixes)
+        elif (kind == "word" and _glued(text)) or (
+            kind == "pname" and i not in declared and _glued(text.split(":")[0])
+        ):
+            targets.append(text)
     return targets
 
 
+def _resolve(token: tuple[str, str], prefixes: dict[str, set[str]]) -> list[str]:
+    kind, text = token
+    if kind == "iri":
+        return [text[1:-1]]
+    if kind == "pname":
+        prefix, _, local = text.partition(":")
+        if prefix.upper().startswith("SILENT") or prefix not in prefixes:
+            return [text]  # SILENT run into the target, or an undeclared prefix
+        return sorted(iri + _LOCAL_ESCAPE.sub(r"\1", local) for iri in prefixes[prefix])
+    return [text or "(nothing)"]
+
+
 def check_services(sparql: str, allowed: frozenset[str] | set[str]) -> None:
-    """Refuse a request that reaches an endpoint outside ``allowed`` (exact IRIs).
+    """Refuse a request that reaches an endpoint outside ``allowed`` (exact, absolute IRIs).
 
     Raises:
         ServiceNotAllowedError: Naming the first target that is not allowed.
     """
     for target in service_targets(sparql):
-        if target not in allowed:
-            hint = (
-                f"allowed: {', '.join(sorted(allowed))}"
-                if allowed
-                else "this endpoint allows none; the operator can list endpoints in KGSEARCH_SERVICE_ALLOW"
+        if target in allowed and target.lower().startswith(("http://", "https://")):
+            continue
+        hint = (
+            f"allowed: {', '.join(sorted(allowed))}"
+            if allowed
+            else "this endpoint allows none; the operator can list endpoints in KGSEARCH_SERVICE_ALLOW"
+        )
+        if not target.lower().startswith(("http://", "https://")):
+            hint += (
+                "; SERVICE and LOAD need an absolute IRI written apart from the keyword, and a word or "
+                "prefix holding SERVICE or LOAD reads as the keyword (rename such a prefix)"
             )
-            raise ServiceNotAllowedError(f"requests to {target} are not allowed from this endpoint ({hint})")
+        raise ServiceNotAllowedError(f"requests to {target} are not allowed from this endpoint ({hint})")
 
 
 def service_description(endpoint: str, *, updates: bool) -> str:
