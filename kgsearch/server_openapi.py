@@ -36,6 +36,7 @@ _WHEN = {
     413: "The query string or the request body is over the server's size limit.",
     415: "The request body is of a media type this route does not take.",
     422: "A parameter or the body does not fit the schema.",
+    429: "The client has spent its query-time budget; retry after `Retry-After` seconds.",
     501: "The model this request needs (faces, OCR, speech) is not installed on the server.",
     503: "The query ran past the time limit, or the server is busy; retry after `Retry-After` seconds.",
 }
@@ -52,7 +53,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         out[status] = {"model": ErrorBody, "description": _WHEN[status]}
-        if status == 503:
+        if status in (429, 503):
             out[status]["headers"] = _RETRY_AFTER
     return out
 

@@ -42,7 +42,7 @@ _PROTOCOL_PARAMS = {
     "format",
 }
 
-_GRAPHS = {"type": "array", "items": {"type": "string"}}
+_GRAPHS = {"type": "array", "items": {"type": "string", "format": "iri"}}  # absolute IRIs
 _FORMAT = {
     "name": "format",
     "in": "query",
@@ -202,6 +202,8 @@ def add_sparql_routes(app: FastAPI, state) -> None:
                 if query is not None or update is not None:
                     raise BadRequestError("send one query or one update per request, not both or twice")
                 query, update = (value, None) if name == "query" else (None, value)
+        for name in ("default-graph-uri", "named-graph-uri", "using-graph-uri", "using-named-graph-uri"):
+            _graphs(params, name)  # a malformed graph IRI is an error even where the parameter does not apply
         if update is not None:
             if request.method != "POST":
                 raise BadRequestError("updates must be sent with POST")
