@@ -442,7 +442,7 @@ def eval_linking(
     out.print(questions_table(questions))
 
 
-from kgsearch import cli_ask, cli_search  # noqa: E402,F401  (register ask, parser, eval metaqa, ingest, search)
+from kgsearch import cli_ask, cli_backup, cli_search  # noqa: E402,F401  (register ask, parser, eval metaqa, ingest, search, dump, restore)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
