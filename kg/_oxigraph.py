@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from kg.errors import SparqlSyntaxError, StoreError
+from kg.errors import SparqlSyntaxError, StoreError, UnsupportedQueryError
 from kg.formats import parse_file
 from kg.results import AskResult, Bindings, GraphResult, QueryResult
+from kg.sparql_limits import check_query_shape
 from kg.store import ProgressCallback
 
 
@@ -30,6 +31,27 @@ def materialize(result, cap: int | None = None) -> QueryResult:
     if isinstance(result, ox.QuerySolutions):
         return Bindings(tuple(v.value for v in result.variables), tuple(tuple(s) for s in items), truncated)
     return GraphResult(tuple(items), truncated)
+
+
+#: How Oxigraph's evaluation errors about what a query asks start (it raises them as RuntimeError,
+#: like faults of the store): a function it does not know, a SERVICE it cannot call.
+_UNSUPPORTED = ("The custom function ", "The service ", "The variable encoding the service name")
+
+
+def unsupported_query(error: BaseException) -> UnsupportedQueryError | None:
+    """The client's error behind an Oxigraph evaluation error, or ``None`` for a fault of the store.
+
+    >>> str(unsupported_query(RuntimeError("The custom function <http://ex/f> is not supported")))
+    'the query cannot run on this store: The custom function <http://ex/f> is not supported; use the SPARQL 1.1 functions and XSD casts'
+    """
+    message = str(error)
+    if isinstance(error, RuntimeError) and (
+        message.startswith(_UNSUPPORTED) or message.endswith("is not a valid service name")
+    ):
+        return UnsupportedQueryError(
+            f"the query cannot run on this store: {message}; use the SPARQL 1.1 functions and XSD casts"
+        )
+    return None
 
 
 def _open_advice(message: str) -> str:
@@ -72,18 +94,28 @@ class OxigraphStore:
         return self._store
 
     def query(self, sparql: str) -> QueryResult:
+        check_query_shape(sparql)
         try:
             return materialize(self._store.query(sparql))
         except SyntaxError as e:
             raise SparqlSyntaxError(f"invalid SPARQL query: {e}") from None
+        except RuntimeError as e:
+            if (error := unsupported_query(e)) is not None:
+                raise error from None
+            raise
         except OSError as e:
             raise StoreError(f"the query failed: {e}") from e
 
     def update(self, sparql: str, *, base_iri: str | None = None) -> None:
+        check_query_shape(sparql)
         try:
             self._store.update(sparql, base_iri=base_iri)
         except SyntaxError as e:
             raise SparqlSyntaxError(f"invalid SPARQL update: {e}") from None
+        except RuntimeError as e:
+            if (error := unsupported_query(e)) is not None:
+                raise error from None
+            raise
         except OSError as e:
             raise StoreError(f"the update failed: {e}") from e
 

@@ -84,3 +84,18 @@ class DatasetError(KgError, ValueError):
         self.field = field
         where = [part for part in (self.source, line and f"line {line}", field and f"field {field}") if part]
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class QueryTooComplexError(KgError, ValueError):
+    """A SPARQL request nested too deep or too long for the embedded store to evaluate safely
+    (see :mod:`kg.sparql_limits`)."""
+
+
+class UnsupportedQueryError(KgError, ValueError):
+    """A SPARQL query asks for what the store does not do: a function it does not know, a
+    ``SERVICE`` it cannot call."""
+
+
+class ResultFormatError(KgError, ValueError):
+    """A result holds what the requested format cannot write (XML 1.0 has no control characters);
+    another format can carry it."""

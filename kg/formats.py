@@ -5,7 +5,9 @@ declaration is checked first with the standard library's expat, which reports
 entity declarations without expanding them: external entities (XXE), entities
 built from other entities ("billion laughs") and entity values over
 :data:`MAX_ENTITY_CHARS` are refused with the line that declares them.
-``tests/kg/test_formats.py`` pins that.
+``tests/kg/test_formats.py`` pins that. JSON-LD is first scanned for its nesting depth
+(:data:`MAX_JSON_DEPTH`): pyoxigraph's parser would crash on a deep one, not raise. A truncated
+or corrupt ``.gz`` is an :class:`InputFileError`. ``tests/fuzz/test_rdf_fuzz.py`` pins those.
 
 Blank nodes are scoped to the file they come from: each is renamed from the file's sha256 and
 its order of first appearance. Loading the same file again (say, after a load was killed half
@@ -24,6 +26,7 @@ import gzip
 import hashlib
 import io
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -165,6 +168,67 @@ def check_xml_entities(path: str | Path) -> None:
             pass
         except expat.ExpatError as e:
             raise RdfSyntaxError(path, expat.errors.messages[e.code], e.lineno, e.offset + 1) from None
+        except LookupError as e:  # the XML declaration names an encoding Python does not know
+            raise RdfSyntaxError(path, f"{e}; write the file in UTF-8", 1) from None
+
+
+def _xml_error_line(path: str | Path) -> tuple[int, int] | None:
+    """Where expat, reading namespaces, finds a well-formedness error in an XML file (an unbound
+    prefix, a mismatched tag), or ``None``: for the RDF/XML errors pyoxigraph reports without a position."""
+    import xml.parsers.expat as expat
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    try:
+        with open_rdf(path) as f:
+            parser.ParseFile(f)
+    except expat.ExpatError as e:
+        return e.lineno, e.offset + 1
+    except (LookupError, OSError, EOFError, zlib.error):
+        return None
+    return None
+
+
+#: Deepest nesting of JSON objects and arrays accepted in JSON-LD. pyoxigraph's JSON-LD parser
+#: recurses once per nested object and runs out of stack (the process crashes) a few thousand
+#: levels down; real documents nest a handful of levels.
+MAX_JSON_DEPTH = 256
+
+_JSON_SPECIAL = re.compile(rb'[][{}"\\]')
+
+
+def check_json_depth(path: str | Path) -> None:
+    """Refuse JSON-LD nested deeper than :data:`MAX_JSON_DEPTH`, before the parser sees it.
+
+    Raises:
+        RdfSyntaxError: Naming the line where the nesting goes too deep.
+    """
+    depth, in_string, skip, line = 0, False, -1, 1
+    with open_rdf(path) as f:
+        while chunk := f.read(1 << 20):
+            for m in _JSON_SPECIAL.finditer(chunk):
+                at, char = m.start(), m.group()
+                if at == skip:  # the character after a backslash
+                    continue
+                if in_string:
+                    if char == b"\\":
+                        skip = at + 1
+                    elif char == b'"':
+                        in_string = False
+                elif char == b'"':
+                    in_string = True
+                elif char in b"{[":
+                    depth += 1
+                    if depth > MAX_JSON_DEPTH:
+                        raise RdfSyntaxError(
+                            path,
+                            f"JSON nested more than {MAX_JSON_DEPTH} levels deep is refused",
+                            line + chunk.count(b"\n", 0, at),
+                        )
+                elif char in b"}]":
+                    depth -= 1
+            skip = 0 if skip == len(chunk) else -1  # an escape at the end of a chunk covers the next one's first byte
+            line += chunk.count(b"\n")
 
 
 def parse_file(
@@ -182,23 +246,35 @@ def parse_file(
         progress: Called with the number of (decompressed) bytes read so far.
 
     Raises:
-        InputFileError: See :func:`open_rdf`.
+        InputFileError: See :func:`open_rdf`; also a truncated or corrupt ``.gz`` (raised while iterating).
         UnknownFormatError: The format cannot be guessed.
-        RdfSyntaxError: The file is malformed, or is RDF/XML with a dangerous DTD (raised while iterating).
+        RdfSyntaxError: The file is malformed, is RDF/XML with a dangerous DTD, or is JSON-LD nested
+            too deep (raised while iterating).
     """
     fmt = fmt or guess_format(path)
     base = base_iri or Path(path).resolve().as_uri()
-    if fmt == ox.RdfFormat.RDF_XML:
-        check_xml_entities(path)
-    with open_rdf(path) as f:
-        seed = file_digest(path)[:16]
-        source = io.BufferedReader(_CountingReader(f, progress)) if progress else f
-        try:
-            yield from _scoped_blank_nodes(ox.parse(source, format=fmt, base_iri=base), seed)
-        except SyntaxError as e:
-            raise syntax_error(path, e) from None
-        except ValueError as e:
-            raise RdfSyntaxError(path, str(e)) from None
+    try:
+        if fmt == ox.RdfFormat.RDF_XML:
+            check_xml_entities(path)
+        elif fmt == ox.RdfFormat.JSON_LD:
+            check_json_depth(path)
+        with open_rdf(path) as f:
+            seed = file_digest(path)[:16]
+            source = io.BufferedReader(_CountingReader(f, progress)) if progress else f
+            try:
+                yield from _scoped_blank_nodes(ox.parse(source, format=fmt, base_iri=base), seed)
+            except SyntaxError as e:
+                error = syntax_error(path, e)
+                where = _xml_error_line(path) if error.line is None and fmt == ox.RdfFormat.RDF_XML else None
+                raise (error if where is None else RdfSyntaxError(path, error.message, *where)) from None
+            except ValueError as e:
+                raise RdfSyntaxError(path, str(e)) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        # Raised by the gzip reader, through the parser, for a truncated or corrupt archive.
+        raise InputFileError(
+            f"{path}: not a readable gzip file ({e or 'it ends too soon'}); nothing from it was stored. "
+            "Compress the file again, or load it uncompressed"
+        ) from None
 
 
 def file_digest(path: str | Path) -> str:

@@ -23,13 +23,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 import pyoxigraph as ox
 
-from kg.errors import KgError
+from kg.errors import KgError, ResultFormatError
 
 Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
 
@@ -122,6 +123,39 @@ def _term_to_xml(term: Term) -> str:
     )
 
 
+#: Characters outside XML 1.0's ``Char`` production: not even a character reference can carry them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _term_texts(term: Term) -> Iterator[str]:
+    if isinstance(term, ox.Triple):
+        for part in (term.subject, term.predicate, term.object):
+            yield from _term_texts(part)
+        return
+    yield term.value
+    if isinstance(term, ox.Literal):
+        yield term.language or ""
+        yield term.datatype.value
+
+
+def check_xml_terms(terms: Iterable[Term | None], alternatives: str) -> None:
+    """Refuse to write terms as XML when one holds a character XML 1.0 cannot carry (a control
+    character such as U+0001, U+FFFE): a parser would reject the document.
+
+    Raises:
+        ResultFormatError: Naming the character and the formats that can carry it.
+    """
+    for term in terms:
+        if term is None:
+            continue
+        for text in _term_texts(term):
+            if (bad := _NOT_XML.search(text)) is not None:
+                raise ResultFormatError(
+                    f"a value holds the character U+{ord(bad.group()):04X}, which XML 1.0 cannot carry; "
+                    f"ask for {alternatives} instead"
+                )
+
+
 _XML_HEAD = (
     '<?xml version="1.0"?>\n'
     '<sparql xmlns="http://www.w3.org/2005/sparql-results#" xmlns:its="http://www.w3.org/2005/11/its">\n'
@@ -186,6 +220,7 @@ class Bindings:
             for row in self.rows:
                 writer.writerow([_term_to_csv(t) for t in row])
             return buf.getvalue().encode()
+        check_xml_terms((t for row in self.rows for t in row), "JSON, CSV or TSV")
         parts = [_XML_HEAD, "<head>"]
         parts += [f"<variable name={quoteattr(v)}/>" for v in self.variables]
         parts.append("</head>\n<results>\n")
@@ -235,10 +270,17 @@ class GraphResult:
         return len(self.triples)
 
     def serialize(self, fmt: str = "turtle") -> bytes:
-        """Write the triples as turtle, ntriples, rdfxml or jsonld (any pyoxigraph RDF format)."""
+        """Write the triples as turtle, ntriples, rdfxml or jsonld (any pyoxigraph RDF format).
+
+        Raises:
+            ResultFormatError: RDF/XML was asked for and a term holds a character XML cannot carry.
+        """
         from kg.formats import rdf_format
 
-        return ox.serialize(self.triples, format=rdf_format(fmt))
+        rdf = rdf_format(fmt)
+        if rdf == ox.RdfFormat.RDF_XML:
+            check_xml_terms(self.triples, "Turtle, N-Triples or JSON-LD")
+        return ox.serialize(self.triples, format=rdf)
 
 
 QueryResult = Bindings | AskResult | GraphResult

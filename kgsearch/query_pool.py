@@ -32,8 +32,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from kg._oxigraph import unsupported_query
 from kg.errors import KgError, SparqlSyntaxError, StoreError
 from kg.results import QueryResult
+from kg.sparql_limits import check_query_shape
 
 
 class QueryTimeoutError(KgError, RuntimeError):
@@ -104,7 +106,9 @@ def _worker_main(path: str, conn) -> None:  # runs in the child process (``pytho
                 store, generation = _open_read_only(path), wanted
             try:
                 result = _evaluate(store, request)
-            except (OSError, RuntimeError):
+            except (OSError, RuntimeError) as e:
+                if unsupported_query(e) is not None:
+                    raise
                 # A file the old snapshot needed was compacted away: reopen once and retry.
                 store = _open_read_only(path)
                 result = _evaluate(store, request)
@@ -114,7 +118,10 @@ def _worker_main(path: str, conn) -> None:  # runs in the child process (``pytho
         except ValueError as e:  # bad dataset IRIs and the like
             conn.send(("syntax", str(e)))
         except Exception as e:  # noqa: BLE001 - reported to the parent with its type
-            conn.send(("error", f"{type(e).__name__}: {e}"))
+            if unsupported_query(e) is not None:
+                conn.send(("unsupported", str(e)))
+            else:
+                conn.send(("error", f"{type(e).__name__}: {e}"))
 
 
 @dataclass(eq=False)
@@ -182,9 +189,14 @@ class QueryPool:
         def respawn():
             worker.join(5)
             worker.conn.close()
-            if not self._closed:
-                self._idle.put(self._spawn())
-                self.stats["restarts"] += 1
+            # Under the lock that close() takes: a worker spawned while close() runs would be missed
+            # by it and outlive the pool.
+            with self._lock:
+                if self._closed:
+                    return
+                fresh = self._spawn()
+            self._idle.put(fresh)
+            self.stats["restarts"] += 1
 
         threading.Thread(target=respawn, daemon=True, name="kgsearch-query-respawn").start()
 
@@ -198,12 +210,15 @@ class QueryPool:
 
         Raises:
             SparqlSyntaxError: The query (or a dataset IRI) is malformed.
+            QueryTooComplexError: The query nests too deep or is too long (:mod:`kg.sparql_limits`).
+            UnsupportedQueryError: The query calls a function (or a SERVICE) the store does not have.
             QueryTimeoutError: It ran past ``timeout`` seconds; it was stopped.
             ServerBusyError: No worker became free within ``timeout``.
             StoreError: The store could not be read.
         """
         if self._closed:
             raise StoreError("the query pool is closed")
+        check_query_shape(sparql)  # a query too deep for the engine would kill its worker
         limit = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         try:
@@ -240,11 +255,14 @@ class QueryPool:
             return payload
         if status == "syntax":
             raise SparqlSyntaxError(f"invalid SPARQL query: {payload}")
+        if status == "unsupported":
+            raise unsupported_query(RuntimeError(payload))
         raise StoreError(f"the query failed: {payload}")
 
     def close(self) -> None:
         """Stop every worker."""
-        self._closed = True
+        with self._lock:
+            self._closed = True
         for worker in list(self._all):
             worker.conn.close()  # an idle worker sees EOF and exits
         for worker in list(self._all):

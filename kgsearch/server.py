@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from kg._oxigraph import OxigraphStore
-from kg.errors import EntityNotFoundError, InputFileError, KgError, SparqlSyntaxError, StoreError
+from kg.errors import EntityNotFoundError, InputFileError, KgError, ResultFormatError, SparqlSyntaxError, StoreError
 from kgsearch import __version__
 from kgsearch.budget import BudgetMiddleware, ClientBudgets, QueryBudgetExceededError
 from kgsearch.cards import CardBuilder
@@ -85,6 +85,7 @@ ERROR_STATUS: list[tuple[type[BaseException], int]] = [
     (BadRequestError, 400),
     (RequestTooLargeError, 413),
     (NotAcceptableError, 406),
+    (ResultFormatError, 406),  # e.g. a control character asked for as XML
     (ServiceNotAllowedError, 403),
     (UpdateNotAllowedError, 403),
     (QueryTimeoutError, 503),
@@ -587,7 +588,9 @@ def _entity_routes(app: FastAPI, state: ServerState) -> None:
             path = Path(tmp) / "request.jsonl"
             with path.open("w", encoding="utf-8") as f:
                 for doc in docs:
-                    f.write(json.dumps(doc, ensure_ascii=False) + "\n")
+                    # ASCII with escapes: a lone surrogate from the request's JSON reaches the reader,
+                    # which reports that document, rather than failing the write of the whole batch.
+                    f.write(json.dumps(doc) + "\n")
             if vectors is None:
                 vectors = engine.vector_index() is not None
             report = engine.ingest([path], vectors=vectors)

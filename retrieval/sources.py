@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,10 +223,45 @@ def _read_jsonl(path: Path, name: str) -> Iterator[SourceDocument | SourceProble
             except ValueError as e:
                 yield SourceProblem(origin, None, None, f"not a JSON object: {str(e).split(':')[0]}")
                 continue
+            except RecursionError:
+                yield SourceProblem(origin, None, None, "not a JSON object: it is nested too deeply to read")
+                continue
             if not isinstance(obj, dict):
                 yield SourceProblem(origin, None, None, f"not a JSON object but a {type(obj).__name__}")
                 continue
+            broken = _surrogate_field(obj)
+            if broken is not None:
+                doc_id = next((obj[f] for f in ID_FIELDS if isinstance(obj.get(f), str)), None)
+                yield SourceProblem(
+                    origin,
+                    None if doc_id is None or _SURROGATE.search(doc_id) else doc_id,
+                    broken,
+                    "holds a lone surrogate escape (\\ud800-\\udfff), which is not text; escape the whole "
+                    "character (a pair of surrogates) or write it in UTF-8",
+                )
+                continue
             yield from _from_json(obj, origin)
+
+
+#: A UTF-16 surrogate on its own: JSON can write one (``"\\ud800"``), UTF-8 cannot encode it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_field(obj: dict[str, Any]) -> str | None:
+    """The first top-level field of a JSON object whose key or value (at any depth) holds a lone
+    surrogate, escaped so that it can be printed; ``None`` when there is none."""
+    for key, value in obj.items():
+        stack = [key, value]  # not recursive: json.loads accepts nesting up to the recursion limit
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if _SURROGATE.search(item):
+                    return key.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+            elif isinstance(item, dict):
+                stack += [*item.keys(), *item.values()]
+            elif isinstance(item, list):
+                stack += item
+    return None
 
 
 def _from_json(obj: dict[str, Any], origin: str) -> Iterator[SourceDocument | SourceProblem]:

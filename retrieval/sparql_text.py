@@ -40,6 +40,7 @@ from urllib.parse import urljoin
 import pyoxigraph as ox
 
 from kg.results import QueryResult
+from kg.sparql_limits import check_query_shape
 from kg.store import TripleStore
 from retrieval.errors import QuerySyntaxError, TextQueryTooBroadError
 from retrieval.provenance import KGS, document_iri
@@ -397,7 +398,9 @@ class TextSparql:
         Raises:
             QuerySyntaxError: A text pattern is malformed.
             TextQueryTooBroadError: A text variable matches more than ``max_documents`` documents.
+            QueryTooComplexError: The query nests too deep or is too long (its parse here recurses too).
         """
+        check_query_shape(sparql)
         tokens = _lex(sparql)
         names = _Names(tokens)
         parser = _Parser(tokens).query()
