@@ -7,7 +7,7 @@ UTF-8, JSON-LD keywords), deletes, duplicates or truncates, and loads the result
 
 * the load succeeds, or raises :class:`InputFileError`, :class:`RdfSyntaxError` or
   :class:`UnknownFormatError` naming the file (a syntax error also names the line, except for the
-  RDF/XML errors pyoxigraph reports without one: :data:`POSITIONLESS`), and nothing else;
+  RDF/XML and JSON-LD errors pyoxigraph reports without one: :data:`POSITIONLESS`), and nothing else;
 * a refused file stores nothing: the store's quads and the catalogue are as before, and the
   load journal has no unfinished entry.
 """
@@ -34,10 +34,11 @@ from tests.fuzz.strategies import ONTOLOGY, OUTCOMES, TRIED, rdf_files
 
 _names = itertools.count()
 
-#: pyoxigraph's RDF/XML parser reports a bad IRI or term (``rdf:about=">x"``) without a position;
-#: XML syntax errors have one, and an unbound prefix is located with expat. Such a message still
-#: names the file and quotes the bad term.
-POSITIONLESS = (".rdf",)
+#: Formats whose errors pyoxigraph may report without a position: in RDF/XML a bad IRI or term
+#: (``rdf:about=">x"``; XML syntax errors have one, and an unbound prefix is located with expat), in
+#: JSON-LD a breach of the JSON-LD algorithm (``@value`` beside other keys, a bad ``@context``; JSON
+#: syntax errors have one). The message still names the file and says what is wrong.
+POSITIONLESS = (".rdf", ".jsonld")
 
 
 @pytest.fixture(scope="module")
